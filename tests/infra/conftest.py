@@ -1,0 +1,51 @@
+"""Fixtures shared by the testinfra modules of every scenario."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import pytest
+
+from tests.infra.procfs import listening_tcp_ports
+from tests.infra.target import Target, load_target
+
+
+@pytest.fixture(scope="session")
+def target() -> Target:
+    """The box under test."""
+    return load_target()
+
+
+@pytest.fixture(scope="module")
+def admin_password(host: Any, target: Target) -> str:
+    """The RabbitMQ administrator password, read as root from the box."""
+    password: str = host.file(target.admin_password_file).content_string.strip()
+    assert password, f"{target.admin_password_file} is empty on the box"
+    return password
+
+
+@pytest.fixture(scope="module")
+def box_ready(host: Any) -> None:
+    """Wait until monit reports every service OK and their ports listen.
+
+    monit reports RabbitMQ OK as soon as its process runs, while the node
+    needs a few more seconds before it accepts AMQP connections.
+    """
+    deadline = time.monotonic() + 90
+    summary = ""
+    while time.monotonic() < deadline:
+        summary = host.run("monit summary").stdout
+        services_ok = all(_service_ok(summary, name) for name in ("sshd", "rabbitmq"))
+        if services_ok and {22, 5672} <= listening_tcp_ports(host):
+            return
+        time.sleep(1)
+    pytest.fail(f"sshd and rabbitmq were not OK with ports 22 and 5672 listening within 90 s:\n{summary}")
+
+
+def _service_ok(summary: str, name: str) -> bool:
+    for line in summary.splitlines():
+        words = line.split()
+        if words and words[0] == name:
+            return "OK" in words[1:]
+    return False

@@ -1,0 +1,77 @@
+"""The box under test, described by the JSON file that a scenario writes before verify."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+
+@dataclass(frozen=True)
+class Target:
+    """Endpoints and credentials of one box, as seen from the machine that runs the tests."""
+
+    kind: str  # "image" (a container of the built image) or "host"
+    address: str
+    ssh_port: int
+    amqp_port: int
+    ssh_key: Path
+    admin_user: str
+    admin_password_file: str  # path on the box, readable by root
+    container: str | None = None
+    image: str | None = None
+
+    @classmethod
+    def from_file(cls, path: Path) -> Target:
+        """Read a target file written by a Molecule scenario."""
+        data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+        data["ssh_key"] = Path(data["ssh_key"])
+        return cls(**data)
+
+    def amqp_url(self, password: str, port: int | None = None) -> str:
+        """Return the AMQP URL of the default virtual host for the admin user."""
+        return (
+            f"amqp://{quote(self.admin_user, safe='')}:{quote(password, safe='')}"
+            f"@{self.address}:{port or self.amqp_port}/%2F"
+        )
+
+    def ssh_command(self, *command: str, user: str = "root") -> list[str]:
+        """Return an OpenSSH client command line that runs a command on the box with the test key."""
+        return [
+            "ssh",
+            "-i",
+            str(self.ssh_key),
+            "-p",
+            str(self.ssh_port),
+            "-o",
+            "BatchMode=yes",
+            "-o",
+            "IdentitiesOnly=yes",
+            "-o",
+            "StrictHostKeyChecking=no",
+            "-o",
+            "UserKnownHostsFile=/dev/null",
+            "-o",
+            "ConnectTimeout=5",
+            "-o",
+            "LogLevel=ERROR",
+            f"{user}@{self.address}",
+            *command,
+        ]
+
+
+def load_target() -> Target:
+    """Load the target named by MQBOX_TARGET_FILE."""
+    path = os.environ.get("MQBOX_TARGET_FILE")
+    if not path:
+        raise RuntimeError("MQBOX_TARGET_FILE is not set: run these tests through a Molecule scenario's verify step")
+    return Target.from_file(Path(path))
+
+
+def docker(*arguments: str, timeout: float = 60.0) -> subprocess.CompletedProcess[str]:
+    """Run the Docker CLI and return its result; raises CalledProcessError on failure."""
+    return subprocess.run(["docker", *arguments], check=True, capture_output=True, text=True, timeout=timeout)

@@ -1,0 +1,100 @@
+"""Checks of a converged box, shared by every scenario (image and host)."""
+
+from __future__ import annotations
+
+import subprocess
+from typing import Any
+
+import paramiko
+import pika
+import pika.exceptions
+import pytest
+
+from mqbox.amqp import round_trip
+from tests.infra.procfs import listening_tcp_ports, processes, processes_named
+from tests.infra.target import Target
+
+pytestmark = pytest.mark.usefixtures("box_ready")
+
+
+@pytest.mark.parametrize("name", ["monit", "sshd", "beam.smp"])
+def test_service_process_runs(host: Any, name: str) -> None:
+    assert processes_named(host, name), f"no process named {name} runs"
+
+
+@pytest.mark.parametrize("port", [22, 5672])
+def test_port_listens(host: Any, port: int) -> None:
+    assert port in listening_tcp_ports(host)
+
+
+def test_monit_summary_all_ok(host: Any) -> None:
+    summary = host.run("monit summary")
+    assert summary.rc == 0, summary.stderr
+    rows = [line.split() for line in summary.stdout.splitlines()[2:] if line.strip()]
+    names = {row[0] for row in rows}
+    assert {"sshd", "rabbitmq"} <= names, summary.stdout
+    for row in rows:
+        assert "OK" in row[1:], f"monit reports {' '.join(row)}"
+
+
+def test_amqp_round_trip_from_outside(target: Target, admin_password: str) -> None:
+    result = round_trip(target.amqp_url(admin_password), timeout=15)
+    print(f"AMQP round trip: {result.seconds:.3f} s")
+    assert len(result.body) == 16
+
+
+def test_amqp_guest_login_rejected(target: Target) -> None:
+    url = f"amqp://guest:guest@{target.address}:{target.amqp_port}/%2F"
+    with pytest.raises(pika.exceptions.ProbableAuthenticationError):
+        round_trip(url, timeout=10)
+
+
+def test_rabbitmq_users(host: Any, target: Target) -> None:
+    users = host.run("rabbitmqctl --quiet list_users")
+    assert users.rc == 0, users.stderr
+    names = {line.split("\t")[0]: line for line in users.stdout.splitlines()[1:]}
+    assert "guest" not in names
+    assert target.admin_user in names
+    assert "administrator" in names[target.admin_user]
+
+
+def test_ssh_key_login(target: Target) -> None:
+    result = subprocess.run(target.ssh_command("id", "-u"), capture_output=True, text=True, timeout=30, check=False)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "0"
+
+
+def test_ssh_password_login_rejected(target: Target) -> None:
+    transport = paramiko.Transport((target.address, target.ssh_port))
+    try:
+        transport.start_client(timeout=10)
+        # The reference image's root password; the server must not even offer password login.
+        with pytest.raises(paramiko.BadAuthenticationType) as rejected:
+            transport.auth_password("root", "root")
+        assert rejected.value.allowed_types == ["publickey"]
+    finally:
+        transport.close()
+
+
+def test_root_password_unusable(host: Any) -> None:
+    entry = host.run("getent shadow root")
+    assert entry.rc == 0, entry.stderr
+    hashed = entry.stdout.split(":")[1]
+    assert hashed == "*" or hashed.startswith("!"), "root has a usable password"
+
+
+def test_erlang_cookie_private(host: Any) -> None:
+    cookie = host.file("/var/lib/rabbitmq/.erlang.cookie")
+    assert cookie.is_file
+    assert cookie.user == "rabbitmq"
+    assert cookie.group == "rabbitmq"
+    assert cookie.mode == 0o400
+
+
+def test_sshd_config_valid(host: Any) -> None:
+    assert host.run("/usr/sbin/sshd -t").rc == 0
+
+
+def test_no_defunct_processes(host: Any) -> None:
+    zombies = [process for process in processes(host) if process.state == "Z"]
+    assert not zombies, f"defunct processes: {zombies}"
