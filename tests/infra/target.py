@@ -21,8 +21,9 @@ class Target:
     amqp_port: int
     ssh_key: Path
     admin_user: str
-    admin_password_file: str  # path on the box, readable by root
-    container: str | None = None
+    admin_password_file: str | None = None  # path on the box, readable by root
+    admin_password_local_file: str | None = None  # path on the machine that runs the tests
+    container: str | None = None  # the container that is the box, or that runs the host
     image: str | None = None
 
     @classmethod

@@ -94,6 +94,7 @@ def test_image_machine_id_empty(target: Target) -> None:
 
 
 def test_admin_password_file_root_only(host: Any, target: Target) -> None:
+    assert target.admin_password_file
     password_file = host.file(target.admin_password_file)
     assert password_file.user == "root"
     assert password_file.mode == 0o600

@@ -1,0 +1,72 @@
+"""Checks that only apply to a bare host: systemd units, no build guards, restarts."""
+
+from __future__ import annotations
+
+import subprocess
+import time
+from typing import Any
+
+import pytest
+
+from mqbox.amqp import wait_for_round_trip
+from tests.infra.target import Target, docker
+
+pytestmark = pytest.mark.usefixtures("box_ready")
+
+
+@pytest.fixture(autouse=True)
+def _host_only(target: Target) -> None:
+    if target.kind != "host":
+        pytest.skip("bare host checks")
+
+
+@pytest.mark.parametrize("unit", ["monit", "ssh", "rabbitmq-server"])
+def test_unit_enabled(host: Any, unit: str) -> None:
+    assert host.run(f"systemctl is-enabled {unit}").stdout.strip() == "enabled"
+
+
+def test_monit_runs_under_systemd(host: Any) -> None:
+    assert host.run("systemctl is-active monit").stdout.strip() == "active"
+
+
+def test_no_policy_rc_d(host: Any) -> None:
+    assert not host.file("/usr/sbin/policy-rc.d").exists
+
+
+def test_no_initctl_diversion(host: Any) -> None:
+    assert host.run("dpkg-divert --listpackage /sbin/initctl").stdout.strip() == ""
+
+
+def test_monit_checks_through_systemctl(host: Any) -> None:
+    checks = host.file("/etc/monit/conf.d/rabbitmq").content_string
+    assert "systemctl start rabbitmq-server" in checks
+    assert "systemctl start ssh" in host.file("/etc/monit/conf.d/sshd").content_string
+
+
+def _wait_for_box(target: Target, password: str, seconds: float) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        result = subprocess.run(target.ssh_command("true"), capture_output=True, timeout=30, check=False)
+        if result.returncode == 0:
+            break
+        time.sleep(1)
+    else:
+        pytest.fail(f"SSH did not come back within {seconds} s")
+    wait_for_round_trip(target.amqp_url(password), timeout=max(1.0, deadline - time.monotonic()))
+
+
+def test_services_back_after_monit_restart(host: Any, target: Target, admin_password: str) -> None:
+    assert host.run("systemctl restart monit").rc == 0
+    started = time.monotonic()
+    _wait_for_box(target, admin_password, 60)
+    assert host.run("systemctl is-active monit").stdout.strip() == "active"
+    print(f"serving {time.monotonic() - started:.1f} s after systemctl restart monit")
+
+
+def test_services_back_after_host_restart(host: Any, target: Target, admin_password: str) -> None:
+    assert target.container, "the target file names no container to restart"
+    started = time.monotonic()
+    docker("restart", target.container, timeout=120)
+    _wait_for_box(target, admin_password, 180)
+    print(f"SSH and AMQP serving {time.monotonic() - started:.1f} s after the host restarted")
+    assert host.run("systemctl is-active monit rabbitmq-server ssh").stdout.split() == ["active"] * 3
