@@ -87,7 +87,7 @@ def wait_for_round_trip(url: str, timeout: float) -> RoundTrip:
 def main(argv: list[str] | None = None) -> int:
     """Run `python -m mqbox.amqp`: wait for one AMQP round trip and print its time."""
     parser = argparse.ArgumentParser(description="Wait until an AMQP publish and consume succeeds.")
-    parser.add_argument("--url-file", required=True, help="file whose first line is the AMQP URL (it holds a password)")
+    parser.add_argument("--url-file", required=True, help="file whose first line is the AMQP URL, password included")
     parser.add_argument("--timeout", type=float, default=120.0, help="seconds to wait in all (default: 120)")
     arguments = parser.parse_args(argv)
 

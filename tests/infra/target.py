@@ -74,5 +74,5 @@ def load_target() -> Target:
 
 
 def docker(*arguments: str, timeout: float = 60.0) -> subprocess.CompletedProcess[str]:
-    """Run the Docker CLI and return its result; raises CalledProcessError on failure."""
+    """Run the Docker CLI and return its result. Raises CalledProcessError when it fails."""
     return subprocess.run(["docker", *arguments], check=True, capture_output=True, text=True, timeout=timeout)
