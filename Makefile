@@ -8,7 +8,7 @@ export PATH := $(BIN):$(PATH)
 export ANSIBLE_FORCE_COLOR ?= false
 export PY_COLORS ?= 0
 
-.PHONY: run image engine tools venv test lint unit molecule molecule-image molecule-host molecule-build-guards bench clean
+.PHONY: run image engine tools venv test lint unit molecule molecule-image molecule-host molecule-build-guards test-vm bench clean
 
 ## run: build the image and start container `mqbox` on 127.0.0.1
 run: image
@@ -61,6 +61,11 @@ molecule-image: engine tools venv
 
 molecule-host: engine tools venv
 	molecule test -s host
+
+## test-vm: the Molecule scenario vm (QEMU, software emulation)
+test-vm: engine venv
+	sh docker/ensure-tools vm
+	molecule test -s vm
 
 ## clean: remove the virtualenv and the container started by `make run`
 clean:

@@ -84,6 +84,48 @@ def wait_for_round_trip(url: str, timeout: float) -> RoundTrip:
     raise TimeoutError(f"no AMQP round trip within {timeout} s; last error: {last_error!r}")
 
 
+def publish_persistent(url: str, queue: str, count: int, size: int = 1024) -> list[bytes]:
+    """Declare a durable queue and publish persistent messages to it with publisher confirms.
+
+    Returns:
+        The bodies published, in order; each is size bytes and starts with its number.
+    """
+    bodies = [f"{number:08d}".encode().ljust(size, b".") for number in range(count)]
+    with pika.BlockingConnection(pika.URLParameters(url)) as connection:
+        channel = connection.channel()
+        channel.confirm_delivery()
+        channel.queue_declare(queue=queue, durable=True)
+        for body in bodies:
+            channel.basic_publish(
+                exchange="",
+                routing_key=queue,
+                body=body,
+                properties=pika.BasicProperties(delivery_mode=pika.DeliveryMode.Persistent),
+                mandatory=True,
+            )
+    return bodies
+
+
+def consume_all(url: str, queue: str, delete: bool = True) -> list[bytes]:
+    """Consume every message of a queue, acknowledge them and, by default, delete the queue.
+
+    Returns:
+        The bodies consumed, in queue order.
+    """
+    bodies = []
+    with pika.BlockingConnection(pika.URLParameters(url)) as connection:
+        channel = connection.channel()
+        while True:
+            method, _properties, body = channel.basic_get(queue=queue, auto_ack=False)
+            if method is None:
+                break
+            bodies.append(body)
+            channel.basic_ack(method.delivery_tag)
+        if delete:
+            channel.queue_delete(queue=queue)
+    return bodies
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run `python -m mqbox.amqp`: wait for one AMQP round trip and print its time."""
     parser = argparse.ArgumentParser(description="Wait until an AMQP publish and consume succeeds.")
