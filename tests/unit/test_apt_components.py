@@ -29,26 +29,26 @@ apt_components = _load_module()
 
 # /etc/apt/sources.list of an Ubuntu 22.04 image, shortened.
 UBUNTU_JAMMY_LIST = """\
-# See http://help.ubuntu.com/community/UpgradeNotes for how to upgrade to
+# See the release notes for how to upgrade to
 # newer versions of the distribution.
-deb http://archive.ubuntu.com/ubuntu/ jammy main restricted
-# deb-src http://archive.ubuntu.com/ubuntu/ jammy main restricted
+deb http://archive.example.org/ubuntu/ jammy main restricted
+# deb-src http://archive.example.org/ubuntu/ jammy main restricted
 
-deb http://archive.ubuntu.com/ubuntu/ jammy-updates main restricted
-deb [arch=amd64 signed-by=/k.gpg] http://security.ubuntu.com/ubuntu/ jammy-security main restricted # security
-deb http://archive.ubuntu.com/ubuntu/ jammy multiverse
+deb http://archive.example.org/ubuntu/ jammy-updates main restricted
+deb [arch=amd64 signed-by=/k.gpg] http://security.example.org/ubuntu/ jammy-security main restricted # security
+deb http://archive.example.org/ubuntu/ jammy multiverse
 """
 
 # /etc/apt/sources.list.d/ubuntu.sources of an Ubuntu 24.04 image, shortened.
 UBUNTU_NOBLE_SOURCES = """\
 Types: deb
-URIs: http://archive.ubuntu.com/ubuntu/
+URIs: http://archive.example.org/ubuntu/
 Suites: noble noble-updates noble-backports
 Components: main restricted
 Signed-By: /usr/share/keyrings/ubuntu-archive-keyring.gpg
 
 Types: deb
-URIs: http://security.ubuntu.com/ubuntu/
+URIs: http://security.example.org/ubuntu/
 Suites: noble-security
 Components: main restricted universe multiverse
 Signed-By: /usr/share/keyrings/ubuntu-archive-keyring.gpg
@@ -65,8 +65,8 @@ Components: rabbitmq
 def test_one_line_adds_universe() -> None:
     result = apt_components.add_to_one_line(UBUNTU_JAMMY_LIST, ["universe"], "main")
     lines = result.splitlines()
-    assert lines[2] == "deb http://archive.ubuntu.com/ubuntu/ jammy main restricted universe"
-    assert lines[5] == "deb http://archive.ubuntu.com/ubuntu/ jammy-updates main restricted universe"
+    assert lines[2] == "deb http://archive.example.org/ubuntu/ jammy main restricted universe"
+    assert lines[5] == "deb http://archive.example.org/ubuntu/ jammy-updates main restricted universe"
     assert lines[6].endswith("jammy-security main restricted universe # security")
     assert "signed-by=/k.gpg]" in lines[6]
 
@@ -75,8 +75,8 @@ def test_one_line_keeps_comments_and_other_entries() -> None:
     result = apt_components.add_to_one_line(UBUNTU_JAMMY_LIST, ["universe"], "main")
     lines = result.splitlines()
     assert lines[0] == UBUNTU_JAMMY_LIST.splitlines()[0]
-    assert lines[3] == "# deb-src http://archive.ubuntu.com/ubuntu/ jammy main restricted"
-    assert lines[7] == "deb http://archive.ubuntu.com/ubuntu/ jammy multiverse"
+    assert lines[3] == "# deb-src http://archive.example.org/ubuntu/ jammy main restricted"
+    assert lines[7] == "deb http://archive.example.org/ubuntu/ jammy multiverse"
 
 
 def test_one_line_second_run_unchanged() -> None:
@@ -102,7 +102,7 @@ def test_deb822_third_party_untouched() -> None:
 
 
 def test_debian_bookworm_list_untouched_without_components() -> None:
-    text = "deb http://deb.debian.org/debian bookworm main\n"
+    text = "deb http://mirror.example.org/debian bookworm main\n"
     assert apt_components.add_to_one_line(text, [], "main") == text
 
 
