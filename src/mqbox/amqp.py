@@ -21,6 +21,17 @@ class RoundTrip:
     seconds: float
 
 
+def _publish_persistent(channel: pika.adapters.blocking_connection.BlockingChannel, queue: str, body: bytes) -> None:
+    """Publish one persistent message to a queue through the default exchange."""
+    channel.basic_publish(
+        exchange="",
+        routing_key=queue,
+        body=body,
+        properties=pika.BasicProperties(delivery_mode=pika.DeliveryMode.Persistent),
+        mandatory=True,
+    )
+
+
 def round_trip(url: str, timeout: float = 10.0) -> RoundTrip:
     """Publish one persistent message with publisher confirms and consume it back.
 
@@ -46,13 +57,7 @@ def round_trip(url: str, timeout: float = 10.0) -> RoundTrip:
         channel = connection.channel()
         channel.confirm_delivery()
         queue = channel.queue_declare(queue="", exclusive=True, auto_delete=True).method.queue
-        channel.basic_publish(
-            exchange="",
-            routing_key=queue,
-            body=body,
-            properties=pika.BasicProperties(delivery_mode=pika.DeliveryMode.Persistent),
-            mandatory=True,
-        )
+        _publish_persistent(channel, queue, body)
 
         deadline = started + timeout
         while time.monotonic() < deadline:
@@ -96,13 +101,7 @@ def publish_persistent(url: str, queue: str, count: int, size: int = 1024) -> li
         channel.confirm_delivery()
         channel.queue_declare(queue=queue, durable=True)
         for body in bodies:
-            channel.basic_publish(
-                exchange="",
-                routing_key=queue,
-                body=body,
-                properties=pika.BasicProperties(delivery_mode=pika.DeliveryMode.Persistent),
-                mandatory=True,
-            )
+            _publish_persistent(channel, queue, body)
     return bodies
 
 

@@ -72,7 +72,7 @@ def _restart_host(target: Target) -> None:
     if target.container:
         docker("restart", target.container, timeout=120)
         return
-    # The connection drops while the command runs, so its exit status says nothing.
+    # The connection drops while the command runs, so its exit status is not checked.
     subprocess.run(target.ssh_command("systemctl", "reboot"), capture_output=True, timeout=60, check=False)
     time.sleep(5)
 
