@@ -31,13 +31,14 @@ def admin_password(host: Any, target: Target) -> str:
 
 
 @pytest.fixture(scope="module")
-def box_ready(host: Any) -> None:
+def box_ready(host: Any, target: Target) -> None:
     """Wait until monit reports every service OK and their ports listen.
 
     monit reports RabbitMQ OK as soon as its process runs, while the node
     needs a few more seconds before it accepts AMQP connections.
     """
-    deadline = time.monotonic() + 90
+    seconds = 90 * target.wait_scale
+    deadline = time.monotonic() + seconds
     summary = ""
     while time.monotonic() < deadline:
         summary = host.run("monit summary").stdout
@@ -45,7 +46,7 @@ def box_ready(host: Any) -> None:
         if services_ok and {22, 5672} <= listening_tcp_ports(host):
             return
         time.sleep(1)
-    pytest.fail(f"sshd and rabbitmq were not OK with ports 22 and 5672 listening within 90 s:\n{summary}")
+    pytest.fail(f"sshd and rabbitmq were not OK with ports 22 and 5672 listening within {seconds:.0f} s:\n{summary}")
 
 
 def _service_ok(summary: str, name: str) -> bool:

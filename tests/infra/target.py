@@ -25,6 +25,9 @@ class Target:
     admin_password_local_file: str | None = None  # path on the machine that runs the tests
     container: str | None = None  # the container that is the box, or that runs the host
     image: str | None = None
+    # Multiplies every wait bound of the tests. A box that runs slower than a
+    # container on the test machine, such as a VM under QEMU TCG, sets it above 1.
+    wait_scale: float = 1.0
 
     @classmethod
     def from_file(cls, path: Path) -> Target:

@@ -38,7 +38,7 @@ def test_monit_summary_all_ok(host: Any) -> None:
 
 
 def test_amqp_round_trip_from_outside(target: Target, admin_password: str) -> None:
-    result = round_trip(target.amqp_url(admin_password), timeout=15)
+    result = round_trip(target.amqp_url(admin_password), timeout=15 * target.wait_scale)
     print(f"AMQP round trip: {result.seconds:.3f} s")
     assert len(result.body) == 16
 

@@ -48,6 +48,7 @@ def test_monit_checks_through_systemctl(host: Any) -> None:
 
 
 def _wait_for_box(target: Target, password: str, seconds: float) -> None:
+    seconds *= target.wait_scale
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         result = subprocess.run(target.ssh_command("true"), capture_output=True, timeout=30, check=False)
@@ -55,7 +56,7 @@ def _wait_for_box(target: Target, password: str, seconds: float) -> None:
             break
         time.sleep(1)
     else:
-        pytest.fail(f"SSH did not come back within {seconds} s")
+        pytest.fail(f"SSH did not come back within {seconds:.0f} s")
     wait_for_round_trip(target.amqp_url(password), timeout=max(1.0, deadline - time.monotonic()))
 
 
@@ -70,7 +71,7 @@ def test_services_back_after_monit_restart(host: Any, target: Target, admin_pass
 def _restart_host(target: Target) -> None:
     """Restart the host: the container that runs it, else a reboot over SSH."""
     if target.container:
-        docker("restart", target.container, timeout=120)
+        docker("restart", target.container, timeout=120 * target.wait_scale)
         return
     # The connection drops while the command runs, so its exit status is not checked.
     subprocess.run(target.ssh_command("systemctl", "reboot"), capture_output=True, timeout=60, check=False)
