@@ -187,6 +187,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="TCP port for AMQP: with --image on 127.0.0.1 (default: Docker picks), "
         "with -i on each host (default: 5672)",
     )
+    check.add_argument(
+        "--spare-amqp-port",
+        type=_port,
+        metavar="PORT",
+        help="with --image or --container: TCP port on 127.0.0.1 for AMQP of the extra containers that image "
+        "tests start one at a time, named CONTAINER-spare-<random> (default: Docker picks)",
+    )
     return parser
 
 
@@ -251,6 +258,7 @@ def _verify_command(arguments: argparse.Namespace, messages: TextIO) -> VerifyRe
         container_name=arguments.container_name,
         ssh_port=arguments.ssh_port,
         amqp_port=arguments.amqp_port,
+        spare_amqp_port=arguments.spare_amqp_port,
         artifact_dir=arguments.artifact_dir,
         output=messages,
     )

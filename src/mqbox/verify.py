@@ -84,7 +84,7 @@ def _published_port(container: Any, port: str) -> tuple[str, int]:
     return address, int(bindings[0]["HostPort"])
 
 
-def _container_box(container: Any, ssh_key: Path) -> _Box:
+def _container_box(container: Any, ssh_key: Path, spare_amqp_port: int | None) -> _Box:
     address, ssh_port = _published_port(container, "22/tcp")
     _address, amqp_port = _published_port(container, "5672/tcp")
     environment = dict(item.split("=", 1) for item in container.attrs.get("Config", {}).get("Env") or [] if "=" in item)
@@ -104,6 +104,8 @@ def _container_box(container: Any, ssh_key: Path) -> _Box:
         "admin_password_file": environment.get("RABBITMQ_DEFAULT_PASS_FILE", GENERATED_PASSWORD_FILE),
         "container": container.name,
         "image": tags[0] if tags else container.image.id,
+        "spare_container_prefix": f"{container.name}-spare",
+        "spare_amqp_port": spare_amqp_port,
     }
     return _Box(name=container.name, testinfra_host=f"docker://{container.name}", target=target)
 
@@ -268,6 +270,7 @@ def verify(  # noqa: PLR0913 - keyword options of the public API
     container_name: str | None = None,
     ssh_port: int | None = None,
     amqp_port: int | None = None,
+    spare_amqp_port: int | None = None,
     artifact_dir: Path | None = None,
     output: TextIO = sys.stdout,
 ) -> VerifyResult:
@@ -285,6 +288,8 @@ def verify(  # noqa: PLR0913 - keyword options of the public API
         container_name: Name of the container started for `image`; default mqbox-verify-<random>.
         ssh_port: Host port on 127.0.0.1 for SSH of that container; None lets Docker pick one.
         amqp_port: Host port for AMQP: of that container (None: Docker picks), or of the hosts (default 5672).
+        spare_amqp_port: Port on 127.0.0.1 for AMQP of the extra containers that image tests start,
+            named <container>-spare-<random>; None lets Docker pick.
         artifact_dir: Parent of the run's folder of target files and JUnit reports.
         output: Where pytest's report goes.
 
@@ -301,7 +306,6 @@ def verify(  # noqa: PLR0913 - keyword options of the public API
     run_dir = (artifact_dir or default_artifact_dir(project_dir)).resolve() / (
         f"{datetime.now(UTC):%Y%m%dT%H%M%SZ}-verify-{uuid.uuid4().hex[:6]}"
     )
-    run_dir.mkdir(parents=True)
 
     with ExitStack() as stack:
         if inventory:
@@ -319,7 +323,7 @@ def verify(  # noqa: PLR0913 - keyword options of the public API
             if image:
                 name = container_name or f"mqbox-verify-{uuid.uuid4().hex[:8]}"
                 started, key = stack.enter_context(_image_container(client, image, name, ssh_port, amqp_port))
-                boxes = [_container_box(started, key)]
+                boxes = [_container_box(started, key, spare_amqp_port)]
             else:
                 assert container is not None
                 running = docker_engine.require_container(client, container)
@@ -328,8 +332,9 @@ def verify(  # noqa: PLR0913 - keyword options of the public API
                     raise MqboxError(
                         f"SSH key {key} not found: pass --ssh-key with a key the container accepts for root"
                     )
-                boxes = [_container_box(running, key)]
+                boxes = [_container_box(running, key, spare_amqp_port)]
 
+        run_dir.mkdir(parents=True)
         hosts: dict[str, TestCounts] = {}
         rc = 0
         for box in boxes:

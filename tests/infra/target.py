@@ -25,6 +25,10 @@ class Target:
     admin_password_local_file: str | None = None  # path on the machine that runs the tests
     container: str | None = None  # the container that is the box, or that runs the host
     image: str | None = None
+    # Extra containers that image tests start from the image: their name prefix
+    # and the port on 127.0.0.1 for their AMQP (None lets Docker pick one).
+    spare_container_prefix: str = "mqbox-test"
+    spare_amqp_port: int | None = None
 
     @classmethod
     def from_file(cls, path: Path) -> Target:
