@@ -130,3 +130,22 @@ def test_environment_filter() -> None:
     assert set(passed) == {"PATH", "ANSIBLE_CONFIG", "LC_ALL", "MY_TOKEN", "ANSIBLE_STDOUT_CALLBACK", "PYTHONPATH"}
     assert "AWS_SECRET_ACCESS_KEY" not in filter_environment(dict(os.environ) | environment, set(), set())
     assert "DOCKER_HOST" in BASE_ENVIRONMENT
+
+
+def test_image_build_counts() -> None:
+    progress, _out, messages = _replay("image", "plain")
+    stats = _stats("image")
+    assert set(stats) == {"localhost", "mqbox-cli-build-rec"}
+    assert progress.state.changed == sum(host.changed for host in stats.values())
+    assert progress.state.failed == 0
+    assert "play: Provision the image build container\n" in messages
+    assert "Built mqbox-cli-image:rec (" in messages
+
+
+def test_loop_items_not_counted_as_hosts() -> None:
+    events = _events("image")
+    assert any(event["event"].startswith("runner_item_on_") for event in events)
+    state = RunState()
+    for event in events:
+        state.update(event)
+        assert len(state.hosts_done) <= len(state.hosts_started) <= 2
