@@ -19,7 +19,7 @@ import yaml
 from mqbox.errors import MqboxError
 from mqbox.project import find_project_dir
 
-# What a role of the collection keeps: Ansible's role folders and the README generated from its argument spec.
+# Files and folders of a role that the collection keeps: Ansible's role folders and the generated README.
 # A role's library/ is not searched for roles inside a collection (ansible-core 2.19), so its modules
 # become the collection's modules in plugins/modules, which the role's tasks find by their short name.
 ROLE_CONTENT = ("defaults", "files", "handlers", "meta", "tasks", "templates", "vars", "README.md")

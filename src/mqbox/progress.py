@@ -137,7 +137,7 @@ class Progress:
                 lines.insert(0, f"task: {self.state.task}")
         for line in lines:
             self.message(line)
-        if self.mode == "live":
+        if self.mode == "live" and self.state.play:
             self._show_status()
         return True
 

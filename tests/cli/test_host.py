@@ -25,7 +25,7 @@ AMQP_PORT = 23272
 
 
 @dataclass(frozen=True)
-class TestHost:
+class HostUnderTest:
     """The running host and the files that reach it."""
 
     inventory: Path
@@ -46,7 +46,7 @@ def _wait_for_ssh(key: Path) -> None:
 
 
 @pytest.fixture(scope="module")
-def test_host(ssh_key: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestHost]:
+def host_under_test(ssh_key: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[HostUnderTest]:
     """Start the systemd host, authorize the test key, write its inventory."""
     if subprocess.run(["docker", "image", "inspect", HOST_IMAGE], capture_output=True, check=False).returncode != 0:
         pytest.skip(f"image {HOST_IMAGE} is missing: `molecule create -s host` makes it")
@@ -90,14 +90,14 @@ mqbox:
 """,
             encoding="utf-8",
         )
-        yield TestHost(inventory=inventory, admin_password_file=password_file)
+        yield HostUnderTest(inventory=inventory, admin_password_file=password_file)
     finally:
         remove_container(HOST)
 
 
-def test_provision_converges(test_host: TestHost, artifact_dir: Path) -> None:
+def test_provision_converges(host_under_test: HostUnderTest, artifact_dir: Path) -> None:
     provisioned = run_mqbox(
-        "host", "provision", "-i", str(test_host.inventory), "--json", f"--artifact-dir={artifact_dir}"
+        "host", "provision", "-i", str(host_under_test.inventory), "--json", f"--artifact-dir={artifact_dir}"
     )
     assert provisioned.rc == 0, provisioned.stderr[-5000:]
     result = provisioned.result()
@@ -105,7 +105,7 @@ def test_provision_converges(test_host: TestHost, artifact_dir: Path) -> None:
     assert result["hosts"][HOST]["failed"] == 0
     assert result["hosts"][HOST]["changed"] > 0
 
-    password = test_host.admin_password_file.read_text(encoding="utf-8")
+    password = host_under_test.admin_password_file.read_text(encoding="utf-8")
     assert password not in provisioned.stdout
     assert password not in provisioned.stderr
     stored = [path for path in Path(result["artifact_dir"]).rglob("*") if path.is_file()]
@@ -114,18 +114,18 @@ def test_provision_converges(test_host: TestHost, artifact_dir: Path) -> None:
         assert password not in path.read_text(encoding="utf-8", errors="replace"), f"the password is in {path}"
 
 
-def test_check_mode_reports_no_change(test_host: TestHost, artifact_dir: Path) -> None:
+def test_check_mode_reports_no_change(host_under_test: HostUnderTest, artifact_dir: Path) -> None:
     checked = run_mqbox(
-        "host", "provision", "-i", str(test_host.inventory), "--check", "--diff", f"--artifact-dir={artifact_dir}"
+        "host", "provision", "-i", str(host_under_test.inventory), "--check", "--diff", f"--artifact-dir={artifact_dir}"
     )
     assert checked.rc == 0, checked.stdout[-5000:]
     assert f"{HOST}  ok=" in checked.stdout
     assert " changed=0 failed=0 unreachable=0" in checked.stdout
 
 
-def test_verify_inventory_passes(test_host: TestHost, artifact_dir: Path) -> None:
+def test_verify_inventory_passes(host_under_test: HostUnderTest, artifact_dir: Path) -> None:
     verified = run_mqbox(
-        "verify", "-i", str(test_host.inventory), f"--admin-password-file={test_host.admin_password_file}",
+        "verify", "-i", str(host_under_test.inventory), f"--admin-password-file={host_under_test.admin_password_file}",
         f"--amqp-port={AMQP_PORT}", f"--artifact-dir={artifact_dir}",
     )  # fmt: skip
     assert verified.rc == 0, verified.stdout[-5000:] + verified.stderr[-2000:]
