@@ -7,7 +7,7 @@ import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, NoReturn, TextIO
 
 from mqbox import __version__, api
 from mqbox.errors import MqboxError
@@ -22,8 +22,15 @@ mqbox checkout through ansible-runner.
 exit status: 0 success; 2 a host failed (or a verify test failed); 4 a host was
 unreachable during a playbook; 130 cancelled with Ctrl-C; 1 an error mqbox found
 itself (no Docker engine, inventory or image not found, unreachable host before
-verify, invalid -e value); other values are ansible-playbook's own.
+verify, invalid -e value or option); other values are ansible-playbook's own.
 """
+
+
+class _Parser(argparse.ArgumentParser):
+    """An argument parser whose usage errors are one line and exit status 1, as mqbox's other errors."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(1, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
 def _port(text: str) -> int:
@@ -33,9 +40,9 @@ def _port(text: str) -> int:
     return value
 
 
-def _common_options() -> argparse.ArgumentParser:
+def _common_options() -> _Parser:
     """Options of every command, accepted after the command name."""
-    common = argparse.ArgumentParser(add_help=False)
+    common = _Parser(add_help=False)
     group = common.add_argument_group("output and environment")
     group.add_argument(
         "--json",
@@ -95,9 +102,7 @@ def _image_options(parser: argparse.ArgumentParser, base: bool = True) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     """Return the parser of the whole command line."""
-    parser = argparse.ArgumentParser(
-        prog="mqbox", description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = _Parser(prog="mqbox", description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--version", action="version", version=f"mqbox {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     common = _common_options()

@@ -92,3 +92,27 @@ def test_verify_container_passes(box: str, ssh_key: Path, artifact_dir: Path) ->
     assert counts["failed"] == 0
     assert counts["errors"] == 0
     assert (Path(result["artifact_dir"]) / f"junit-{box}.xml").is_file()
+
+
+def test_run_starts_box(image: BuiltImage, artifact_dir: Path, tmp_path: Path) -> None:
+    """`mqbox run --skip-build` starts the image as `make run` does, on ports and names of its own."""
+    name, tag = image.reference.split(":")
+    container = "mqbox-cli-run"
+    volume = "mqbox-cli-run-data"
+    state = tmp_path / "state"
+    try:
+        started = run_mqbox(
+            "run", "--skip-build", f"--name={name}", f"--tag={tag}", f"--artifact-dir={artifact_dir}",
+            "-e", f"mqbox_run_container={container}", "-e", f"mqbox_run_volume={volume}",
+            "-e", "mqbox_run_amqp_port=23372", "-e", "mqbox_run_ssh_port=23322", "-e", f"mqbox_run_state_dir={state}",
+        )  # fmt: skip
+    finally:
+        remove_container(container)
+        subprocess.run(["docker", "volume", "rm", volume], capture_output=True, check=False)
+    assert started.rc == 0, started.stdout[-4000:] + started.stderr[-2000:]
+    assert "AMQP round trip succeeded" in started.stdout
+    assert "AMQP: amqp://admin:PASSWORD@127.0.0.1:23372/%2F" in started.stdout
+    password = (state / "admin-password").read_text(encoding="utf-8").strip()
+    assert password not in started.stdout
+    assert password not in started.stderr
+    assert (state / "amqp-url").stat().st_mode & 0o777 == 0o600

@@ -33,8 +33,10 @@ def test_provision_options() -> None:
 def test_provision_needs_inventory(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as raised:
         _parse("host", "provision")
-    assert raised.value.code == 2
-    assert "-i/--inventory" in capsys.readouterr().err
+    assert raised.value.code == 1
+    error = capsys.readouterr().err
+    assert error.startswith("mqbox host provision: error: the following arguments are required: -i/--inventory")
+    assert error.count("\n") == 1
 
 
 def test_image_build_options() -> None:
