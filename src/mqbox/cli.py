@@ -222,7 +222,10 @@ def _run_command(arguments: argparse.Namespace, progress: Progress, cancellation
             **common,
         )
     if arguments.command == "host":
-        options = [f"--vault-password-file={arguments.vault_password_file}"] if arguments.vault_password_file else []
+        vault_password_file = arguments.vault_password_file
+        if vault_password_file is not None and not vault_password_file.is_file():
+            raise MqboxError(f"vault password file {vault_password_file} not found: name an existing file or script")
+        options = [f"--vault-password-file={vault_password_file.resolve()}"] if vault_password_file else []
         return api.provision_hosts(
             arguments.inventory,
             limit=arguments.limit,

@@ -300,6 +300,8 @@ def verify(  # noqa: PLR0913 - keyword options of the public API
     if len(chosen) != 1:
         raise MqboxError("name exactly one target: an image, a container or an inventory")
     project_dir = find_project_dir(project_dir)
+    # pytest and ansible-inventory run in the checkout, so relative paths must not reach them.
+    ssh_key = ssh_key.resolve() if ssh_key else None
     if inventory:
         inventory = check_inventory(inventory)
 

@@ -141,3 +141,14 @@ def test_project_dir_from_environment(monkeypatch: pytest.MonkeyPatch, tmp_path:
         find_project_dir()
     monkeypatch.setenv("MQBOX_PROJECT_DIR", str(ROOT))
     assert find_project_dir() == ROOT
+
+
+def test_missing_vault_password_file_exit_1(tmp_path: Path) -> None:
+    inventory = tmp_path / "hosts.yml"
+    inventory.write_text("mqbox:\n  hosts: {}\n", encoding="utf-8")
+    err = io.StringIO()
+    argv = ["host", "provision", "-i", str(inventory), "--vault-password-file", str(tmp_path / "absent")]
+    rc = cli.main(argv, stdout=io.StringIO(), stderr=err)
+    assert rc == 1
+    assert "vault password file" in err.getvalue()
+    assert "not found" in err.getvalue()
