@@ -8,7 +8,7 @@ export PATH := $(BIN):$(PATH)
 export ANSIBLE_FORCE_COLOR ?= false
 export PY_COLORS ?= 0
 
-.PHONY: run image engine tools venv test lint unit molecule molecule-image molecule-host molecule-build-guards test-vm bench clean
+.PHONY: run image engine tools venv test lint unit molecule molecule-image molecule-host molecule-build-guards cli-test collection collection-test test-vm bench clean
 
 ## run: build the image and start container `mqbox` on 127.0.0.1
 run: image
@@ -35,8 +35,8 @@ $(VENV)/.installed: pyproject.toml VERSION
 	$(BIN)/pip install --quiet --editable '.[dev]'
 	touch $@
 
-## test: linters, unit tests and the Molecule scenarios
-test: engine tools venv lint unit molecule
+## test: linters, unit tests, the Molecule scenarios and the CLI tests
+test: engine tools venv lint unit molecule cli-test
 
 ## lint: ansible-lint (production profile), yamllint, ruff, mypy
 lint: venv
@@ -49,6 +49,18 @@ lint: venv
 ## unit: Python unit tests (no Docker needed)
 unit: venv
 	pytest tests/unit
+
+## cli-test: the mqbox command against Docker: image build, verify, host provision, exit codes
+cli-test: engine tools venv
+	pytest tests/cli -p no:cacheprovider
+
+## collection: build the Ansible collection mqbox.box into dist/ (offline)
+collection: venv
+	python -m mqbox.collection --output dist
+
+## collection-test: build, install and run the collection; the execution environment's build context
+collection-test: engine venv
+	pytest tests/cli/test_collection.py -p no:cacheprovider
 
 ## molecule: every Molecule scenario
 molecule: molecule-build-guards molecule-image molecule-host

@@ -28,6 +28,10 @@ class Target:
     # Multiplies every wait bound of the tests. A box that runs slower than a
     # container on the test machine, such as a VM under QEMU TCG, sets it above 1.
     wait_scale: float = 1.0
+    # Extra containers that image tests start from the image: their name prefix
+    # and the port on 127.0.0.1 for their AMQP (None lets Docker pick one).
+    spare_container_prefix: str = "mqbox-test"
+    spare_amqp_port: int | None = None
 
     @classmethod
     def from_file(cls, path: Path) -> Target:

@@ -137,10 +137,10 @@ def test_rabbitmq_restarted_after_kill(host: Any, target: Target, admin_password
 def fresh_container(target: Target) -> Iterator[tuple[str, int, str]]:
     """Start another container from the image with a known password; yield name, AMQP port, password."""
     assert target.image
-    name = f"mqbox-test-{uuid.uuid4().hex[:8]}"
+    name = f"{target.spare_container_prefix}-{uuid.uuid4().hex[:8]}"
     password = uuid.uuid4().hex
     docker(
-        "run", "--detach", "--name", name, "--publish", "127.0.0.1::5672",
+        "run", "--detach", "--name", name, "--publish", f"127.0.0.1:{target.spare_amqp_port or ''}:5672",
         "--env", f"RABBITMQ_DEFAULT_PASS={password}", target.image,
     )  # fmt: skip
     try:
