@@ -79,13 +79,13 @@ def test_installed_collection_lists_roles(collections: Path) -> None:
 
 @pytest.mark.parametrize("role", ROLES)
 def test_role_doc_shows_argument_spec(collections: Path, role: str) -> None:
-    shown = subprocess.run(
+    role_doc = subprocess.run(
         [str(BIN / "ansible-doc"), "-t", "role", f"mqbox.box.{role}"],
         capture_output=True, text=True, check=True, timeout=120, env=_isolated_environment(collections),
     )  # fmt: skip
-    assert f"mqbox.box.{role}" in shown.stdout
-    assert "ENTRY POINT: *main*" in shown.stdout
-    assert "mqbox_target" in shown.stdout
+    assert f"mqbox.box.{role}" in role_doc.stdout
+    assert "ENTRY POINT: *main*" in role_doc.stdout
+    assert "mqbox_target" in role_doc.stdout
 
 
 def test_roles_run_from_collection(collections: Path, tmp_path: Path) -> None:
