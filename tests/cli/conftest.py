@@ -90,6 +90,10 @@ def ssh_key(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return key
 
 
+# Repository prefix of the build cache of the session's image; the tag follows.
+CACHE_REPOSITORY = "mqbox-cli-cache"
+
+
 @dataclass(frozen=True)
 class BuiltImage:
     """The image the tests run, and the build run when this session built it."""
@@ -107,12 +111,21 @@ def image(artifact_dir: Path) -> Iterator[BuiltImage]:
         return
 
     tag = uuid.uuid4().hex[:8]
-    build = run_mqbox(
-        "image", "build", "--json", f"--artifact-dir={artifact_dir}",
-        "--name=mqbox-cli-image", f"--tag={tag}", f"--build-container=mqbox-cli-build-{tag}",
-    )  # fmt: skip
+    build = run_mqbox(*image_build_arguments(tag, artifact_dir))
     try:
         yield BuiltImage(reference=f"mqbox-cli-image:{tag}", build=build)
     finally:
         remove_container(f"mqbox-cli-build-{tag}")
-        subprocess.run(["docker", "image", "rm", f"mqbox-cli-image:{tag}"], capture_output=True, check=False)
+        cache = docker("image", "ls", "--quiet", f"{CACHE_REPOSITORY}-{tag}").stdout.split()
+        subprocess.run(
+            ["docker", "image", "rm", "--force", f"mqbox-cli-image:{tag}", *cache], capture_output=True, check=False
+        )
+
+
+def image_build_arguments(tag: str, artifact_dir: Path) -> list[str]:
+    """Return the `mqbox image build` arguments of the session's image, with a build cache of its own."""
+    return [
+        "image", "build", "--json", f"--artifact-dir={artifact_dir}",
+        "--name=mqbox-cli-image", f"--tag={tag}", f"--build-container=mqbox-cli-build-{tag}",
+        "-e", f"mqbox_image_cache_repository={CACHE_REPOSITORY}-{tag}",
+    ]  # fmt: skip

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.cli.conftest import BuiltImage, docker, remove_container, run_mqbox
+from tests.cli.conftest import BuiltImage, docker, image_build_arguments, remove_container, run_mqbox
 
 
 def test_image_build_succeeds(image: BuiltImage) -> None:
@@ -42,6 +42,21 @@ def test_image_build_events_one_per_line(image: BuiltImage) -> None:
     assert "playbook_on_task_start" in kinds
     assert kinds[-1] == "playbook_on_stats"
     assert "mqbox_result" in events[-1]
+
+
+def test_image_rebuild_reuses_cache(image: BuiltImage, artifact_dir: Path) -> None:
+    """A second build with nothing changed tags the cached image and starts no build container."""
+    if image.build is None:
+        pytest.skip("MQBOX_CLI_TEST_IMAGE names an existing image")
+    built_id = docker("image", "inspect", "--format", "{{.Id}}", image.reference).stdout.strip()
+    tag = image.reference.split(":")[1]
+    rebuild = run_mqbox(*image_build_arguments(tag, artifact_dir))
+    assert rebuild.rc == 0, rebuild.stderr[-3000:]
+
+    result = rebuild.result()
+    assert set(result["hosts"]) == {"localhost"}
+    assert docker("image", "inspect", "--format", "{{.Id}}", image.reference).stdout.strip() == built_id
+    assert "Reused mqbox-cli-image:" in rebuild.stdout
 
 
 def test_built_image_labels(image: BuiltImage) -> None:
