@@ -84,6 +84,6 @@ clean:
 	-docker rm --force mqbox
 	rm -rf $(VENV)
 
-## bench: measure build time, image size and start-up; writes docs/benchmarks.md
+## bench: mqbox against the reference Dockerfile in bench/reference; writes docs/benchmarks.md (about 30 min)
 bench: engine tools venv
-	python bench/image.py
+	python -m bench
