@@ -1,6 +1,7 @@
 """Build timings: cold build, no-op rebuild and rebuild after a changed monit file.
 
-mqbox builds with playbooks/image.yml from a copy of the project, so that the
+mqbox builds with `mqbox image build` (playbooks/image.yml, and no playbook
+at all when the cached image matches) from a copy of the project, so that the
 changed file never touches the checkout. The reference builds with
 `docker build` from a copy of bench/reference.
 """
@@ -63,19 +64,18 @@ class MqboxBuilder:
 
     def build(self) -> None:
         command = [
-            str(Path(sys.executable).parent / "ansible-playbook"),
-            "playbooks/image.yml",
-            "-e", f"mqbox_base_image={self.base_image}",
-            "-e", f"mqbox_image_name={MQBOX_IMAGE.split(':', maxsplit=1)[0]}",
-            "-e", "mqbox_image_tag=latest",
-            "-e", f"mqbox_build_container={PREFIX}-build",
-            "-e", f"mqbox_image_cache_repository={CACHE_REPOSITORY}",
+            str(Path(sys.executable).parent / "mqbox"), "image", "build",
+            f"--project-dir={self.project}", f"--artifact-dir={self.project / 'artifacts'}",
+            f"--base={self.base_image}", f"--name={MQBOX_IMAGE.split(':', maxsplit=1)[0]}", "--tag=latest",
+            f"--build-container={PREFIX}-build", "-e", f"mqbox_image_cache_repository={CACHE_REPOSITORY}",
         ]  # fmt: skip
         result = subprocess.run(
             command, cwd=self.project, capture_output=True, text=True, timeout=BUILD_TIMEOUT, check=False
         )
         if result.returncode != 0:
-            raise RuntimeError(f"mqbox image build failed (exit {result.returncode}):\n{result.stdout[-4000:]}")
+            raise RuntimeError(
+                f"mqbox image build failed (exit {result.returncode}):\n{result.stdout[-4000:]}{result.stderr[-2000:]}"
+            )
 
     def clear_cache(self) -> None:
         images = docker("image", "ls", "--quiet", CACHE_REPOSITORY).split()

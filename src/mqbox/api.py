@@ -6,7 +6,9 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from mqbox import docker_engine
+import yaml
+
+from mqbox import build_cache, docker_engine
 from mqbox.playbook import Cancellation, EventHandler, RunResult, check_inventory, run_playbook
 from mqbox.project import find_project_dir
 
@@ -19,6 +21,21 @@ def _image_vars(base: str | None, name: str | None, tag: str | None, build_conta
         "mqbox_build_container": build_container,
     }
     return {key: value for key, value in requested.items() if value}
+
+
+def _reuse_cached_image(project: Path, extra_vars: Mapping[str, Any]) -> str | None:
+    """Tag the cached image when nothing it was built from changed, without starting Ansible.
+
+    The variables are the build's defaults (playbooks/vars/image.yml) with the
+    extra vars on top, as the playbooks see them when the inventory adds none.
+    """
+    defaults = yaml.safe_load((project / "playbooks" / "vars" / "image.yml").read_text(encoding="utf-8"))
+    variables = {**defaults, **extra_vars}
+    if str(variables.get("mqbox_image_cache", True)).lower() in {"false", "no", "off", "0"}:
+        return None
+    roles = variables.pop("__mqbox_image_roles")
+    variables = {name: value for name, value in variables.items() if not name.startswith("_")}
+    return build_cache.reuse_final_image(project, roles, variables)
 
 
 def build_base(  # noqa: PLR0913 - keyword options of the public API
@@ -70,10 +87,14 @@ def build_image(  # noqa: PLR0913 - keyword options of the public API
     """
     project = find_project_dir(project_dir)
     docker_engine.connect()
+    variables = {**(extra_vars or {}), **_image_vars(base, name, tag, build_container)}
+    reused = _reuse_cached_image(project, variables)
+    if reused is not None:
+        return RunResult(status="successful", rc=0, reused_image=reused)
     return run_playbook(
         "playbooks/image.yml",
         project_dir=project,
-        extra_vars={**(extra_vars or {}), **_image_vars(base, name, tag, build_container)},
+        extra_vars=variables,
         pass_env=pass_env,
         event_handler=event_handler,
         cancellation=cancellation,

@@ -184,6 +184,41 @@ def build_plan(  # noqa: PLR0913 - one argument per input of the keys
     }
 
 
+def image_id(reference: str) -> str | None:
+    """Return the id of a local image, or None when the engine has no such image."""
+    result = subprocess.run(
+        ["docker", "image", "inspect", "--format", "{{.Id}}", reference],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
+    return result.stdout.strip() if result.returncode == 0 else None
+
+
+def reuse_final_image(project_dir: Path, roles: Iterable[str], variables: Mapping[str, Any]) -> str | None:
+    """Tag the cached final image as mqbox_image_name:mqbox_image_tag when one matches the variables.
+
+    The keys come from the same function as in the playbooks, so a hit is the
+    image the playbooks would reuse. A miss (None) leaves the build to them.
+
+    Returns:
+        The reference tagged, or None when the base image or the cached image is missing.
+    """
+    base_id = image_id(str(variables["mqbox_base_image"]))
+    if base_id is None:
+        return None
+    layers = layer_keys(project_dir, base_id, roles, variables)
+    last = layers[-1][1] if layers else ""
+    final = final_key(project_dir, last, variables, source_revision(project_dir))
+    cached = f"{variables['mqbox_image_cache_repository']}:{final}"
+    if image_id(cached) is None:
+        return None
+    target = f"{variables['mqbox_image_name']}:{variables['mqbox_image_tag']}"
+    subprocess.run(["docker", "tag", cached, target], check=True, capture_output=True, timeout=60)
+    return target
+
+
 def main(argv: list[str] | None = None) -> int:
     """Read the variables as JSON from standard input and print the build plan as JSON."""
     parser = argparse.ArgumentParser(description="Compute the image build cache keys.")

@@ -77,6 +77,7 @@ class RunResult:
     rc: int  # ansible-playbook's exit status; 130 when cancelled
     hosts: dict[str, HostStats] = field(default_factory=dict)
     artifact_dir: Path | None = None  # ansible-runner's artifacts: stdout, job_events/, rc, status
+    reused_image: str | None = None  # set when an image build only tagged the cached image, running no playbook
 
     @property
     def ok(self) -> bool:

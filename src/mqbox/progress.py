@@ -170,6 +170,8 @@ class Progress:
 def recap_lines(result: RunResult) -> list[str]:
     """Return the per-host recap of a run and where its artifacts are."""
     lines = []
+    if result.reused_image:
+        lines.append(f"reused the cached image as {result.reused_image}: nothing it was built from changed")
     if result.hosts:
         width = max(len(name) for name in result.hosts)
         lines.append("recap:")
@@ -193,5 +195,6 @@ def summary(result: RunResult) -> dict[str, Any]:
             "rc": result.rc,
             "artifact_dir": str(result.artifact_dir) if result.artifact_dir else None,
             "hosts": {name: vars(stats) for name, stats in result.hosts.items()},
+            "reused_image": result.reused_image,
         }
     }

@@ -8,10 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from mqbox import build_cache
+from mqbox import api, build_cache
 
 ROLES = ["build_guards", "apt_sources", "monit", "sshd"]
 BASE = "sha256:" + "a" * 64
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
@@ -118,3 +119,12 @@ def test_main_rejects_non_object(project: Path, monkeypatch: pytest.MonkeyPatch)
             ["--project-dir", str(project), "--base-image-id", BASE, "--repository", "cache", "--no-lookup"]
         )
     assert error.value.code == 2
+
+
+@pytest.mark.parametrize("value", [False, "false", "no", "0"])
+def test_disabled_cache_skips_reuse(value: object, monkeypatch: pytest.MonkeyPatch) -> None:
+    def fail(*_arguments: object, **_options: object) -> None:
+        raise AssertionError("the cache lookup ran although mqbox_image_cache is off")
+
+    monkeypatch.setattr(build_cache, "reuse_final_image", fail)
+    assert api._reuse_cached_image(PROJECT_ROOT, {"mqbox_image_cache": value}) is None
