@@ -33,8 +33,10 @@ from typing import Any
 KEY_FORMAT = 1
 
 # Files of the build outside the roles that change what the role layers contain.
+# The local inventory is one: variables set there for localhost reach the build.
 BUILD_FILES = (
     "ansible.cfg",
+    "inventories/local",
     "playbooks/image_start.yml",
     "playbooks/image_roles.yml",
     "playbooks/tasks/image_role_layer.yml",
