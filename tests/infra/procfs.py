@@ -6,6 +6,7 @@ testinfra host instead of testinfra's process and socket modules.
 
 from __future__ import annotations
 
+import ipaddress
 from dataclasses import dataclass
 from typing import Any
 
@@ -60,3 +61,22 @@ def listening_tcp_ports(host: Any) -> set[int]:
         if len(fields) > 3 and fields[3] == _TCP_LISTEN:
             ports.add(int(fields[1].rsplit(":", 1)[1], 16))
     return ports
+
+
+def _address(hex_address: str) -> str:
+    """Turn a /proc/net/tcp address (hex, host byte order per 32-bit word) into text."""
+    raw = bytes.fromhex(hex_address)
+    words = b"".join(raw[i : i + 4][::-1] for i in range(0, len(raw), 4))
+    return str(ipaddress.ip_address(words))
+
+
+def listening_tcp_sockets(host: Any) -> set[tuple[str, int]]:
+    """Return the (address, port) pairs that sockets of the box listen on, IPv4 and IPv6."""
+    result = host.run("cat /proc/net/tcp /proc/net/tcp6 2>/dev/null")
+    sockets = set()
+    for line in result.stdout.splitlines():
+        fields = line.split()
+        if len(fields) > 3 and fields[3] == _TCP_LISTEN:
+            address, port = fields[1].rsplit(":", 1)
+            sockets.add((_address(address), int(port, 16)))
+    return sockets

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import ipaddress
+import json
 import subprocess
+import sys
+import time
+from pathlib import Path
 from typing import Any
 
 import paramiko
@@ -11,7 +16,7 @@ import pika.exceptions
 import pytest
 
 from mqbox.amqp import round_trip
-from tests.infra.procfs import listening_tcp_ports, processes, processes_named
+from tests.infra.procfs import listening_tcp_ports, listening_tcp_sockets, processes, processes_named
 from tests.infra.target import Target
 
 pytestmark = pytest.mark.usefixtures("box_ready")
@@ -25,6 +30,30 @@ def test_service_process_runs(host: Any, name: str) -> None:
 @pytest.mark.parametrize("port", [22, 5672])
 def test_port_listens(host: Any, port: int) -> None:
     assert port in listening_tcp_ports(host)
+
+
+@pytest.mark.parametrize("port", [4369, 25672])
+def test_erlang_port_on_loopback_only(host: Any, port: int) -> None:
+    """epmd (4369) and the Erlang distribution (25672) serve only this machine's CLI tools."""
+    addresses = {address for address, listening in listening_tcp_sockets(host) if listening == port}
+    assert addresses, f"nothing listens on port {port}"
+    assert all(ipaddress.ip_address(address).is_loopback for address in addresses), addresses
+
+
+def test_monit_control_on_unix_socket_only(host: Any) -> None:
+    """monit's control interface is a root-only Unix socket, with no TCP port and no password."""
+    monitrc = host.file("/etc/monit/monitrc").content_string
+    httpd = [line.split() for line in monitrc.splitlines() if line.strip().startswith("set httpd")]
+    assert len(httpd) == 1
+    assert httpd[0][2] == "unixsocket"
+    assert "port" not in httpd[0]
+    assert "use address" not in monitrc
+    assert "allow admin:" not in monitrc
+    assert 2812 not in listening_tcp_ports(host)
+    socket = host.file(httpd[0][3])
+    assert socket.is_socket
+    assert socket.user == "root"
+    assert socket.mode == 0o600
 
 
 def test_monit_summary_all_ok(host: Any) -> None:
@@ -98,3 +127,50 @@ def test_sshd_config_valid(host: Any) -> None:
 def test_no_defunct_processes(host: Any) -> None:
     zombies = [process for process in processes(host) if process.state == "Z"]
     assert not zombies, f"defunct processes: {zombies}"
+
+
+def _ssh_audit_failures(report: dict[str, Any]) -> list[str]:
+    """Return the algorithms and keys that ssh-audit rates as failures, with its reasons."""
+    failures = []
+    for section in ("kex", "key", "enc", "mac"):
+        for entry in report.get(section, []):
+            reasons = entry.get("notes", {}).get("fail", [])
+            if reasons:
+                failures.append(f"{section} {entry['algorithm']}: {'; '.join(reasons)}")
+    return failures
+
+
+def test_ssh_audit_finds_no_failure(target: Target) -> None:
+    """ssh-audit, an outside tool from PyPI, finds no failing algorithm, host key or known CVE.
+
+    Its warnings are allowed: it warns about every key exchange without a
+    post-quantum part, which clients older than OpenSSH 8.5 still need.
+    """
+    audit = Path(sys.executable).parent / "ssh-audit"
+    result = subprocess.run(
+        [str(audit), "--json", "--port", str(target.ssh_port), target.address],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    report = json.loads(result.stdout)
+    print(f"ssh-audit exit status {result.returncode}, banner {report['banner']['raw']}")
+    for algorithm in report.get("kex", []):
+        print(f"  kex {algorithm['algorithm']}")
+    assert _ssh_audit_failures(report) == []
+    assert report["cves"] == []
+    assert {key["algorithm"] for key in report["key"]} <= {"ssh-ed25519", "rsa-sha2-512", "rsa-sha2-256"}
+
+    # OpenSSH 9.8 and later (Debian 13) penalize a source address whose
+    # connections end before a login (PerSourcePenalties), and ssh-audit's
+    # probes do. The later tests log in from the same address, so wait until
+    # sshd accepts the test key again.
+    seconds = 120 * target.wait_scale
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        login = subprocess.run(target.ssh_command("true"), capture_output=True, timeout=30, check=False)
+        if login.returncode == 0:
+            return
+        time.sleep(5)
+    pytest.fail(f"sshd did not accept the test key within {seconds:.0f} s after the audit")

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 import subprocess
+import tarfile
 import time
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -173,3 +175,83 @@ def test_docker_stop_is_clean(target: Target, fresh_container: tuple[str, int, s
 def test_env_password_used(target: Target, fresh_container: tuple[str, int, str]) -> None:
     _name, port, password = fresh_container
     assert wait_for_round_trip(target.amqp_url(password, port=port), timeout=90).body
+
+
+# Files of one instance's identity, as paths inside a layer archive.
+_IDENTITY_FILES = (
+    "etc/ssh/ssh_host_ed25519_key",
+    "etc/ssh/ssh_host_rsa_key",
+    "etc/ssh/ssh_host_ecdsa_key",
+    "var/lib/rabbitmq/.erlang.cookie",
+    "var/lib/rabbitmq/admin-password",
+    "etc/rabbitmq/conf.d/90-mqbox-admin.conf",
+    "var/lib/monit/id",
+)
+
+
+def _layer_findings(layer: tarfile.TarFile) -> list[str]:
+    """Return the instance identity that one layer archive of the image contains."""
+    findings = []
+    for member in layer.getmembers():
+        name = member.name.removeprefix("./")
+        if name in _IDENTITY_FILES or name.startswith("etc/ssh/ssh_host_"):
+            findings.append(name)
+        elif name in {"etc/machine-id", "var/lib/dbus/machine-id"} and member.size > 0:
+            findings.append(f"{name} ({member.size} bytes)")
+        elif name == "etc/shadow":
+            content = layer.extractfile(member)
+            assert content is not None
+            for line in content.read().decode().splitlines():
+                user, hashed = line.split(":")[:2]
+                if hashed not in {"*", "!", "!*"} and not hashed.startswith("!"):
+                    findings.append(f"etc/shadow: a password hash for {user}")
+    return findings
+
+
+def test_image_layers_hold_no_identity(target: Target, tmp_path: Path) -> None:
+    """`docker save` of the image: no layer contains a host key, cookie, machine id or password hash."""
+    assert target.image
+    archive = tmp_path / "image.tar"
+    with archive.open("wb") as output:
+        subprocess.run(["docker", "save", target.image], stdout=output, check=True, timeout=600)
+    findings = []
+    with tarfile.open(archive) as image:
+        manifest_file = image.extractfile("manifest.json")
+        assert manifest_file is not None
+        layers = json.load(manifest_file)[0]["Layers"]
+        for layer_name in layers:
+            layer_file = image.extractfile(layer_name)
+            assert layer_file is not None
+            with tarfile.open(fileobj=layer_file) as layer:
+                findings += [f"{layer_name}: {finding}" for finding in _layer_findings(layer)]
+    print(f"scanned {len(layers)} layers of {target.image}")
+    assert findings == []
+
+
+def _identity_digest(name: str, seconds: float) -> dict[str, str]:
+    """Wait for a container's host keys and Erlang cookie, and return SHA-256 digests of them."""
+    paths = ["/etc/ssh/ssh_host_ed25519_key", "/etc/ssh/ssh_host_rsa_key", "/var/lib/rabbitmq/.erlang.cookie"]
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        result = subprocess.run(
+            ["docker", "exec", name, "sha256sum", *paths], capture_output=True, text=True, timeout=60, check=False
+        )
+        if result.returncode == 0:
+            return {line.split()[1]: line.split()[0] for line in result.stdout.splitlines()}
+        time.sleep(1)
+    pytest.fail(f"{name}: host keys and Erlang cookie did not appear within {seconds:.0f} s")
+
+
+def test_two_containers_distinct_identity(target: Target) -> None:
+    """Each container of one image makes its own SSH host keys and Erlang cookie at first start."""
+    assert target.image
+    names = [f"{target.spare_container_prefix}-{uuid.uuid4().hex[:8]}" for _ in range(2)]
+    try:
+        for name in names:
+            docker("run", "--detach", "--name", name, target.image)
+        first, second = (_identity_digest(name, 60 * target.wait_scale) for name in names)
+    finally:
+        subprocess.run(["docker", "rm", "--force", "--volumes", *names], capture_output=True, check=False)
+    assert set(first) == set(second)
+    for path, digest in first.items():
+        assert digest != second[path], f"{path} is the same in two containers"

@@ -24,6 +24,20 @@ CASES = [
     pytest.param({"locale_names": ["xx_YY.UTF-8"]}, ["locale_names", "xx_YY.UTF-8"], id="unknown-locale"),
     pytest.param({"monit_check_interval": 60}, ["monit_check_interval"], id="check-interval-too-long"),
     pytest.param({"apt_sources_upgrade_type": "full"}, ["apt_sources_upgrade_type", "dist"], id="unknown-upgrade"),
+    pytest.param(
+        {"sshd_ciphers": ["aes128-cbc-typo"]}, ["sshd_ciphers", "aes256-gcm@openssh.com"], id="unknown-cipher"
+    ),
+    pytest.param({"sshd_kex_algorithms": []}, ["sshd_kex_algorithms", "curve25519-sha256"], id="empty-kex-list"),
+    pytest.param(
+        {"sshd_permit_root_login": "yes"}, ["sshd_permit_root_login", "prohibit-password"], id="root-password-login"
+    ),
+    pytest.param({"rabbitmq_start_timeout": 5}, ["rabbitmq_start_timeout", "10"], id="start-timeout-too-short"),
+    pytest.param(
+        {"rabbitmq_start_timeout": 600},
+        ["rabbitmq_start_timeout", "monit_check_interval"],
+        id="start-timeout-over-64-cycles",
+    ),
+    pytest.param({"rabbitmq_amqp_port": 70000}, ["rabbitmq_amqp_port"], id="amqp-port-out-of-range"),
 ]
 
 
