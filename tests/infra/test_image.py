@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from mqbox.amqp import wait_for_round_trip
+from mqbox.amqp import consume_all, publish_persistent, wait_for_round_trip
 from tests.infra.procfs import processes, processes_named
 from tests.infra.target import Target, docker
 
@@ -255,3 +255,84 @@ def test_two_containers_distinct_identity(target: Target) -> None:
     assert set(first) == set(second)
     for path, digest in first.items():
         assert digest != second[path], f"{path} is the same in two containers"
+
+
+# Persistent messages the data tests publish, each with a publisher confirm.
+_DATA_MESSAGES = 500
+
+
+class _DataContainer:
+    """A container of the image whose RabbitMQ data is on a named volume, started and removed by a test."""
+
+    def __init__(self, target: Target, volume: str, password: str) -> None:
+        assert target.image
+        self.target = target
+        self.volume = volume
+        self.password = password
+        self.name = ""
+
+    def start(self, hostname: str) -> None:
+        self.name = f"{self.target.spare_container_prefix}-{uuid.uuid4().hex[:8]}"
+        docker(
+            "run", "--detach", "--name", self.name, "--hostname", hostname,
+            "--volume", f"{self.volume}:/var/lib/rabbitmq", "--env", f"RABBITMQ_DEFAULT_PASS={self.password}",
+            "--publish", f"127.0.0.1:{self.target.spare_amqp_port or ''}:5672", str(self.target.image),
+        )  # fmt: skip
+
+    def url(self) -> str:
+        """Return the AMQP URL; the published port may change when the container starts again."""
+        port = int(docker("port", self.name, "5672/tcp").stdout.splitlines()[0].rsplit(":", 1)[1])
+        return self.target.amqp_url(self.password, port=port)
+
+    def wait_serving(self) -> str:
+        url = self.url()
+        wait_for_round_trip(url, timeout=90 * self.target.wait_scale)
+        return url
+
+    def rabbitmqctl(self, *arguments: str) -> str:
+        return docker("exec", self.name, "rabbitmqctl", "--quiet", *arguments, timeout=120).stdout
+
+    def remove(self) -> None:
+        if self.name:
+            subprocess.run(["docker", "rm", "--force", self.name], capture_output=True, check=False)
+
+
+@pytest.fixture
+def data_container(target: Target) -> Iterator[_DataContainer]:
+    """Yield a container factory on a fresh volume; remove the container and the volume at the end."""
+    volume = f"{target.spare_container_prefix}-data-{uuid.uuid4().hex[:8]}"
+    container = _DataContainer(target, volume, uuid.uuid4().hex)
+    try:
+        yield container
+    finally:
+        container.remove()
+        subprocess.run(["docker", "volume", "rm", "--force", volume], capture_output=True, check=False)
+
+
+def test_messages_survive_stop_start(data_container: _DataContainer) -> None:
+    """Confirmed persistent messages in a durable queue survive `docker stop` and `docker start`."""
+    data_container.start("mqbox-data")
+    published = publish_persistent(data_container.wait_serving(), "mqbox-test-durable", _DATA_MESSAGES)
+
+    docker("stop", data_container.name, timeout=120)
+    docker("start", data_container.name)
+    consumed = consume_all(data_container.wait_serving(), "mqbox-test-durable")
+    print(f"{len(published)} persistent messages published before docker stop, {len(consumed)} consumed after start")
+    assert consumed == published
+
+
+def test_data_survives_new_hostname(data_container: _DataContainer) -> None:
+    """A new container with another host name on the same volume keeps users, vhosts and messages."""
+    data_container.start("mqbox-first")
+    published = publish_persistent(data_container.wait_serving(), "mqbox-test-durable", _DATA_MESSAGES)
+    data_container.rabbitmqctl("add_vhost", "mqbox-test-vhost")
+    data_container.rabbitmqctl("add_user", "mqbox-test-user", uuid.uuid4().hex)
+
+    docker("stop", data_container.name, timeout=120)
+    data_container.remove()
+    data_container.start("mqbox-second")
+    consumed = consume_all(data_container.wait_serving(), "mqbox-test-durable")
+    print(f"{len(published)} messages published on host mqbox-first, {len(consumed)} consumed on mqbox-second")
+    assert consumed == published
+    assert "mqbox-test-vhost" in data_container.rabbitmqctl("list_vhosts").split()
+    assert "mqbox-test-user" in data_container.rabbitmqctl("list_users").split()
