@@ -58,16 +58,25 @@ def render(role_dir: Path) -> str:
             for paragraph in _paragraphs(spec.get("description")):
                 lines += [paragraph, ""]
         lines += ["| Variable | Type | Default | Description |", "| --- | --- | --- | --- |"]
-        for name, option in spec.get("options", {}).items():
-            kind = option.get("type", "str")
-            if "elements" in option:
-                kind = f"{kind} of {option['elements']}"
-            description = " ".join(_paragraphs(option.get("description")))
-            if "choices" in option:
-                description += " Choices: " + ", ".join(f"`{choice}`" for choice in option["choices"]) + "."
-            lines.append(f"| `{name}` | {kind} | {_cell(_default(option))} | {_cell(description)} |")
+        lines += _option_rows(spec.get("options", {}), prefix="")
         lines.append("")
     return "\n".join(lines)
+
+
+def _option_rows(options: dict[str, Any], prefix: str) -> list[str]:
+    """Return one table row per option; the options of a list of dicts follow as NAME[].KEY rows."""
+    rows = []
+    for name, option in options.items():
+        kind = option.get("type", "str")
+        if "elements" in option:
+            kind = f"{kind} of {option['elements']}"
+        description = " ".join(_paragraphs(option.get("description")))
+        if "choices" in option:
+            description += " Choices: " + ", ".join(f"`{choice}`" for choice in option["choices"]) + "."
+        rows.append(f"| `{prefix}{name}` | {kind} | {_cell(_default(option))} | {_cell(description)} |")
+        if "options" in option:
+            rows += _option_rows(option["options"], prefix=f"{prefix}{name}[].")
+    return rows
 
 
 def role_dirs(root: Path) -> list[Path]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -23,6 +23,12 @@ class Target:
     admin_user: str
     admin_password_file: str | None = None  # path on the box, readable by root
     admin_password_local_file: str | None = None  # path on the machine that runs the tests
+    # Accounts and virtual hosts from rabbitmq_users and rabbitmq_vhosts (hosts
+    # only). The first account's password is in app_password_local_file, and
+    # its permissions are on the first virtual host.
+    app_users: list[str] = field(default_factory=list)
+    app_vhosts: list[str] = field(default_factory=list)
+    app_password_local_file: str | None = None
     container: str | None = None  # the container that is the box, or that runs the host
     image: str | None = None
     # Multiplies every wait bound of the tests. A box that runs slower than a

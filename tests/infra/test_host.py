@@ -5,11 +5,14 @@ from __future__ import annotations
 import subprocess
 import time
 import uuid
+from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
+import pika.exceptions
 import pytest
 
-from mqbox.amqp import consume_all, publish_persistent, wait_for_round_trip
+from mqbox.amqp import consume_all, publish_persistent, round_trip, wait_for_round_trip
 from tests.infra.target import Target, docker
 
 pytestmark = pytest.mark.usefixtures("box_ready")
@@ -22,6 +25,25 @@ PERSISTENT_MESSAGES = 200
 def _host_only(target: Target) -> None:
     if target.kind != "host":
         pytest.skip("bare host checks")
+
+
+def test_declared_vhosts_and_users(host: Any, target: Target) -> None:
+    """rabbitmq_vhosts and rabbitmq_users exist, and the account works on its own vhost only."""
+    if not target.app_users or not target.app_password_local_file:
+        pytest.skip("the scenario declares no rabbitmq_users")
+    vhosts = host.run("rabbitmqctl --quiet list_vhosts").stdout.split()
+    users = host.run("rabbitmqctl --quiet list_users").stdout.split()
+    for vhost in target.app_vhosts:
+        assert vhost in vhosts
+    for user in target.app_users:
+        assert user in users
+
+    password = Path(target.app_password_local_file).read_text(encoding="utf-8").strip()
+    credentials = f"{quote(target.app_users[0], safe='')}:{quote(password, safe='')}"
+    vhost = quote(target.app_vhosts[0], safe="")
+    assert round_trip(f"amqp://{credentials}@{target.address}:{target.amqp_port}/{vhost}").body
+    with pytest.raises(pika.exceptions.AMQPConnectionError):
+        round_trip(f"amqp://{credentials}@{target.address}:{target.amqp_port}/%2F")
 
 
 @pytest.mark.parametrize("unit", ["monit", "ssh", "rabbitmq-server"])

@@ -38,6 +38,7 @@ CASES = [
         id="start-timeout-over-64-cycles",
     ),
     pytest.param({"rabbitmq_amqp_port": 70000}, ["rabbitmq_amqp_port"], id="amqp-port-out-of-range"),
+    pytest.param({"rabbitmq_users": [{"name": "orders"}]}, ["rabbitmq_users", "password"], id="user-without-password"),
 ]
 
 
