@@ -21,6 +21,9 @@ from tests.infra.target import Target
 
 pytestmark = pytest.mark.usefixtures("box_ready")
 
+# The management plugin's default port (rabbitmq_management_port).
+MANAGEMENT_PORT = 15672
+
 
 @pytest.mark.parametrize("name", ["monit", "sshd", "beam.smp"])
 def test_service_process_runs(host: Any, name: str) -> None:
@@ -37,6 +40,19 @@ def test_erlang_port_on_loopback_only(host: Any, port: int) -> None:
     """epmd (4369) and the Erlang distribution (25672) serve only this machine's CLI tools."""
     addresses = {address for address, listening in listening_tcp_sockets(host) if listening == port}
     assert addresses, f"nothing listens on port {port}"
+    assert all(ipaddress.ip_address(address).is_loopback for address in addresses), addresses
+
+
+def test_management_on_loopback_only(host: Any) -> None:
+    """With the management plugin enabled, its HTTP port listens on the loopback interface only."""
+    if "rabbitmq_management" not in host.file("/etc/rabbitmq/enabled_plugins").content_string:
+        pytest.skip("the management plugin is not enabled on this box")
+    deadline = time.monotonic() + 60
+    addresses: set[str] = set()
+    while time.monotonic() < deadline and not addresses:
+        addresses = {address for address, port in listening_tcp_sockets(host) if port == MANAGEMENT_PORT}
+        time.sleep(1)
+    assert addresses, f"nothing listens on port {MANAGEMENT_PORT}"
     assert all(ipaddress.ip_address(address).is_loopback for address in addresses), addresses
 
 
