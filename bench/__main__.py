@@ -24,6 +24,11 @@ MIN_RUNS = 3
 ANSIBLE_PLAYBOOK = str(Path(sys.executable).parent / "ansible-playbook")
 
 
+def _progress(message: str) -> None:
+    """Write a progress line to stderr; the report goes to stdout at the end."""
+    print(f"bench: {message}", file=sys.stderr, flush=True)
+
+
 def _note(figure: Figure, target: str, met: bool | None) -> None:
     figure.note = target if met is None else f"{target}: {'met' if met else 'not met'}"
 
@@ -47,15 +52,17 @@ def measure_builds(work: Path, base_image: str, runs: int) -> tuple[list[Figure]
     cold = Figure("cold build", "s")
     no_op = Figure("no-op rebuild", "s")
     change = Figure("rebuild after a changed monit file (sshd check)", "s")
-    for _ in range(runs):
-        cold.mqbox.append(mqbox.cold())
-        cold.reference.append(reference.cold())
-    for _ in range(runs):
-        no_op.mqbox.append(mqbox.no_op())
-        no_op.reference.append(reference.no_op())
-    for _ in range(runs):
-        change.mqbox.append(mqbox.monit_change())
-        change.reference.append(reference.monit_change())
+    steps = [
+        (cold, mqbox.cold, reference.cold),
+        (no_op, mqbox.no_op, reference.no_op),
+        (change, mqbox.monit_change, reference.monit_change),
+    ]
+    for figure, mqbox_step, reference_step in steps:
+        for run in range(1, runs + 1):
+            figure.mqbox.append(mqbox_step())
+            figure.reference.append(reference_step())
+            latest = f"mqbox {figure.mqbox[-1]:.1f} s, reference {figure.reference[-1]:.1f} s"
+            _progress(f"{figure.name}, run {run}: {latest}")
     facts = {"mqbox": builds.image_facts(builds.MQBOX_IMAGE), "reference": builds.image_facts(builds.REFERENCE_IMAGE)}
     return [cold, no_op, change], facts
 
@@ -89,6 +96,7 @@ def measure_runtime(runs: int, messages: int) -> list[Figure]:
                 getattr(rabbitmq, side).append(runtime.WAIT_SECONDS if recovery is None else recovery)
                 if recovery is None:
                     setattr(rabbitmq, f"{side}_bounded", getattr(rabbitmq, f"{side}_bounded") + 1)
+                _progress(f"{side}: first AMQP round trip {seconds:.1f} s, RabbitMQ back {rabbitmq_text(recovery)}")
         # sshd kills wait in parallel: the reference may never recover.
         kills = [(side, running, runtime.sshd_kill(running)) for side, running in started]
         with concurrent.futures.ThreadPoolExecutor(max_workers=len(kills)) as pool:
@@ -102,13 +110,19 @@ def measure_runtime(runs: int, messages: int) -> list[Figure]:
     return [first, publish, consume, rabbitmq, sshd]
 
 
+def rabbitmq_text(recovery: float | None) -> str:
+    return f"after {recovery:.1f} s" if recovery is not None else f"not within {runtime.WAIT_SECONDS:.0f} s"
+
+
 def measure_host(work: Path, base_image: str, runs: int) -> Figure:
     """Return the idempotent re-run time of site.yml on a converged host (mqbox only)."""
     figure = Figure("site.yml re-run on a converged host", "s")
     target = host.Host(host.host_image(base_image), work)
     try:
-        target.converge()
-        figure.mqbox = [target.converge() for _ in range(runs)]
+        _progress(f"first converge of the host: {target.converge():.1f} s")
+        for run in range(1, runs + 1):
+            figure.mqbox.append(target.converge())
+            _progress(f"site.yml re-run {run}: {figure.mqbox[-1]:.1f} s")
     finally:
         target.remove()
     return figure
@@ -140,6 +154,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"--messages is {arguments.messages}: give a number from 1 to 100000")
 
     docker("version")
+    _progress(f"getting the base image {arguments.base_image}")
     ensure_base_image(arguments.base_image)
     with tempfile.TemporaryDirectory(prefix=f"{PREFIX}-") as folder:
         work = Path(folder)
