@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import ssl
 import sys
 import time
 import uuid
@@ -32,12 +33,13 @@ def _publish_persistent(channel: pika.adapters.blocking_connection.BlockingChann
     )
 
 
-def round_trip(url: str, timeout: float = 10.0) -> RoundTrip:
+def round_trip(url: str, timeout: float = 10.0, tls: ssl.SSLContext | None = None) -> RoundTrip:
     """Publish one persistent message with publisher confirms and consume it back.
 
     Args:
         url: AMQP URL with credentials, for example amqp://admin:secret@127.0.0.1:5672/%2F.
         timeout: Seconds allowed for the connection and for the message to come back.
+        tls: Connect with TLS, verifying the server with this context (its host name: "localhost").
 
     Returns:
         The body consumed and the seconds the whole round trip took.
@@ -51,6 +53,8 @@ def round_trip(url: str, timeout: float = 10.0) -> RoundTrip:
     parameters.socket_timeout = timeout
     parameters.blocked_connection_timeout = timeout
     parameters.connection_attempts = 1
+    if tls is not None:
+        parameters.ssl_options = pika.SSLOptions(tls, server_hostname="localhost")
 
     body = uuid.uuid4().bytes
     with pika.BlockingConnection(parameters) as connection:
@@ -70,7 +74,7 @@ def round_trip(url: str, timeout: float = 10.0) -> RoundTrip:
     raise TimeoutError(f"the message published to {queue} did not come back within {timeout} s")
 
 
-def wait_for_round_trip(url: str, timeout: float) -> RoundTrip:
+def wait_for_round_trip(url: str, timeout: float, tls: ssl.SSLContext | None = None) -> RoundTrip:
     """Retry round_trip until it succeeds or the timeout runs out.
 
     Raises:
@@ -80,7 +84,7 @@ def wait_for_round_trip(url: str, timeout: float) -> RoundTrip:
     last_error: Exception | None = None
     while time.monotonic() < deadline:
         try:
-            return round_trip(url, timeout=min(10.0, max(1.0, deadline - time.monotonic())))
+            return round_trip(url, timeout=min(10.0, max(1.0, deadline - time.monotonic())), tls=tls)
         except pika.exceptions.ProbableAuthenticationError as error:
             raise PermissionError(f"the broker rejected the credentials: {error!r}") from error
         except (pika.exceptions.AMQPError, OSError, TimeoutError) as error:

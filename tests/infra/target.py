@@ -29,6 +29,10 @@ class Target:
     app_users: list[str] = field(default_factory=list)
     app_vhosts: list[str] = field(default_factory=list)
     app_password_local_file: str | None = None
+    # AMQP over TLS: the port on address, and the CA file (on the machine
+    # that runs the tests) that signed the box's certificate.
+    amqps_port: int | None = None
+    tls_ca_file: str | None = None
     container: str | None = None  # the container that is the box, or that runs the host
     image: str | None = None
     # Multiplies every wait bound of the tests. A box that runs slower than a

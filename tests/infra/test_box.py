@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import ssl
 import subprocess
 import sys
 import time
@@ -15,7 +16,7 @@ import pika
 import pika.exceptions
 import pytest
 
-from mqbox.amqp import round_trip
+from mqbox.amqp import round_trip, wait_for_round_trip
 from tests.infra.procfs import listening_tcp_ports, listening_tcp_sockets, processes, processes_named
 from tests.infra.target import Target
 
@@ -86,6 +87,18 @@ def test_amqp_round_trip_from_outside(target: Target, admin_password: str) -> No
     result = round_trip(target.amqp_url(admin_password), timeout=15 * target.wait_scale)
     print(f"AMQP round trip: {result.seconds:.3f} s")
     assert len(result.body) == 16
+
+
+def test_amqps_round_trip(target: Target, admin_password: str) -> None:
+    """AMQP over TLS works with a client that trusts the test CA, and fails with one that does not."""
+    if target.amqps_port is None or target.tls_ca_file is None:
+        pytest.skip("the box has no TLS listener in this scenario")
+    url = target.amqp_url(admin_password, port=target.amqps_port)
+    trusting = ssl.create_default_context(cafile=target.tls_ca_file)
+    result = wait_for_round_trip(url, timeout=60 * target.wait_scale, tls=trusting)
+    print(f"AMQP over TLS round trip: {result.seconds:.3f} s")
+    with pytest.raises((ssl.SSLError, pika.exceptions.AMQPConnectionError)):
+        round_trip(url, tls=ssl.create_default_context())
 
 
 def test_amqp_guest_login_rejected(target: Target) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import ssl
 import subprocess
 import tarfile
 import time
@@ -16,6 +17,7 @@ import pytest
 from mqbox.amqp import consume_all, publish_persistent, wait_for_round_trip
 from tests.infra.procfs import processes, processes_named
 from tests.infra.target import Target, docker
+from tests.infra.tls import write_test_pki
 
 pytestmark = pytest.mark.usefixtures("box_ready")
 
@@ -48,7 +50,7 @@ def test_image_config(target: Target) -> None:
     config = json.loads(docker("image", "inspect", "--format", "{{json .Config}}", target.image).stdout)
     assert config["Entrypoint"] == ["/usr/bin/tini", "--", "/usr/local/sbin/mqbox-entrypoint"]
     assert config["Cmd"] == ["/usr/bin/monit", "-I"]
-    assert set(config["ExposedPorts"]) == {"22/tcp", "5672/tcp"}
+    assert set(config["ExposedPorts"]) == {"22/tcp", "5671/tcp", "5672/tcp"}
     for label in ("version", "revision", "created"):
         assert config["Labels"].get(f"org.opencontainers.image.{label}"), f"label {label} is missing"
 
@@ -206,6 +208,28 @@ def _layer_findings(layer: tarfile.TarFile) -> list[str]:
                 if hashed not in {"*", "!", "!*"} and not hashed.startswith("!"):
                     findings.append(f"etc/shadow: a password hash for {user}")
     return findings
+
+
+def test_tls_listener_from_mounted_files(target: Target, tmp_path: Path) -> None:
+    """A container given RABBITMQ_TLS_CERT_FILE and RABBITMQ_TLS_KEY_FILE serves AMQP over TLS on 5671."""
+    assert target.image
+    write_test_pki(tmp_path)
+    name = f"{target.spare_container_prefix}-{uuid.uuid4().hex[:8]}"
+    password = uuid.uuid4().hex
+    docker(
+        "run", "--detach", "--name", name, "--volume", f"{tmp_path}:/run/mqbox-tls:ro",
+        "--env", "RABBITMQ_TLS_CERT_FILE=/run/mqbox-tls/cert.pem",
+        "--env", "RABBITMQ_TLS_KEY_FILE=/run/mqbox-tls/key.pem",
+        "--env", f"RABBITMQ_DEFAULT_PASS={password}", "--publish", "127.0.0.1::5671", target.image,
+    )  # fmt: skip
+    try:
+        port = int(docker("port", name, "5671/tcp").stdout.splitlines()[0].rsplit(":", 1)[1])
+        context = ssl.create_default_context(cafile=str(tmp_path / "ca.pem"))
+        url = target.amqp_url(password, port=port)
+        result = wait_for_round_trip(url, timeout=90 * target.wait_scale, tls=context)
+        print(f"AMQP over TLS round trip {result.seconds:.3f} s on a container with mounted certificate files")
+    finally:
+        subprocess.run(["docker", "rm", "--force", "--volumes", name], capture_output=True, check=False)
 
 
 def test_image_layers_hold_no_identity(target: Target, tmp_path: Path) -> None:

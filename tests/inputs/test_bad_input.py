@@ -15,6 +15,8 @@ from typing import Any
 
 import pytest
 
+from tests.infra.tls import write_test_pki
+
 ROOT = Path(__file__).resolve().parents[2]
 
 CASES = [
@@ -39,6 +41,28 @@ CASES = [
     ),
     pytest.param({"rabbitmq_amqp_port": 70000}, ["rabbitmq_amqp_port"], id="amqp-port-out-of-range"),
     pytest.param({"rabbitmq_users": [{"name": "orders"}]}, ["rabbitmq_users", "password"], id="user-without-password"),
+    # {pki} stands for a folder with a throw-away CA, certificate and keys (tests/infra/tls.py). The
+    # scenario sets both TLS files for its hosts, so a case that needs one unset sets it to "".
+    pytest.param(
+        {"rabbitmq_tls_certificate_src": "{pki}/cert.pem", "rabbitmq_tls_key_src": ""},
+        ["rabbitmq_tls_key_src"],
+        id="certificate-without-key",
+    ),
+    pytest.param(
+        {"rabbitmq_tls_certificate_src": "{pki}/cert.pem", "rabbitmq_tls_key_src": "{pki}/missing-key.pem"},
+        ["rabbitmq_tls_key_src", "missing-key.pem", "readable"],
+        id="unreadable-key",
+    ),
+    pytest.param(
+        {"rabbitmq_tls_certificate_src": "{pki}/cert.pem", "rabbitmq_tls_key_src": "{pki}/other-key.pem"},
+        ["rabbitmq_tls_key_src", "not the key of", "rabbitmq_tls_certificate_src"],
+        id="key-of-another-certificate",
+    ),
+    pytest.param(
+        {"rabbitmq_amqp_plain": False, "rabbitmq_tls_certificate_src": "", "rabbitmq_tls_key_src": ""},
+        ["rabbitmq_amqp_plain", "TLS"],
+        id="plain-off-without-tls",
+    ),
 ]
 
 
@@ -73,9 +97,20 @@ def _failure_messages(report: dict[str, Any]) -> str:
     return "\n".join(messages)
 
 
+@pytest.fixture(scope="module")
+def pki(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("pki")
+    write_test_pki(folder)
+    return folder
+
+
 @pytest.mark.parametrize(("extra_vars", "expected_words"), CASES)
-def test_bad_input_rejected(extra_vars: dict[str, Any], expected_words: list[str]) -> None:
-    returncode, report = _run_site(extra_vars)
+def test_bad_input_rejected(extra_vars: dict[str, Any], expected_words: list[str], pki: Path) -> None:
+    resolved = {
+        name: value.replace("{pki}", str(pki)) if isinstance(value, str) else value
+        for name, value in extra_vars.items()
+    }
+    returncode, report = _run_site(resolved)
     assert returncode == 2
     messages = _failure_messages(report)
     for word in expected_words:
