@@ -40,7 +40,7 @@ def ensure_base_image(base_image: str) -> None:
         cwd=ROOT, capture_output=True, text=True, timeout=1800, check=False,
     )  # fmt: skip
     if result.returncode != 0:
-        raise RuntimeError(f"could not get the base image {base_image}:\n{result.stdout[-4000:]}")
+        raise RuntimeError(f"failed to get the base image {base_image}:\n{result.stdout[-4000:]}")
 
 
 def measure_builds(work: Path, base_image: str, runs: int) -> tuple[list[Figure], dict[str, builds.ImageFacts]]:
