@@ -4,8 +4,8 @@ The image build commits the build container after each role as a cache
 image REPOSITORY:KEY. A role's key is a SHA-256 digest of the key before it,
 the role's files and the variables named after the role. A change in one
 role therefore changes its key and the keys of the roles after it, and the
-build resumes from the last unchanged role. The first key covers the base image id,
-the build playbooks and the `mqbox_` variables. The final key adds the commit
+build resumes from the last unchanged role. The first key covers the base
+image id, the build playbooks, the local inventory and the `mqbox_` variables. The final key adds the commit
 playbook, VERSION and the source revision.
 
 The build playbooks run this file as a script with the Python that runs
@@ -136,15 +136,21 @@ def final_key(project_dir: Path, last_layer_key: str, variables: Mapping[str, An
     )
 
 
-def image_exists(reference: str) -> bool:
-    """Return whether the Docker engine has an image with this reference."""
+def image_id(reference: str) -> str | None:
+    """Return the id of a local image, or None when the engine has no such image."""
     result = subprocess.run(
         ["docker", "image", "inspect", "--format", "{{.Id}}", reference],
         capture_output=True,
+        text=True,
         check=False,
         timeout=60,
     )
-    return result.returncode == 0
+    return result.stdout.strip() if result.returncode == 0 else None
+
+
+def image_exists(reference: str) -> bool:
+    """Return whether the Docker engine has an image with this reference."""
+    return image_id(reference) is not None
 
 
 def source_revision(project_dir: Path) -> str:
@@ -186,18 +192,6 @@ def build_plan(  # noqa: PLR0913 - one argument per input of the keys
     }
 
 
-def image_id(reference: str) -> str | None:
-    """Return the id of a local image, or None when the engine has no such image."""
-    result = subprocess.run(
-        ["docker", "image", "inspect", "--format", "{{.Id}}", reference],
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=60,
-    )
-    return result.stdout.strip() if result.returncode == 0 else None
-
-
 def reuse_final_image(project_dir: Path, roles: Iterable[str], variables: Mapping[str, Any]) -> str | None:
     """Tag the cached final image as mqbox_image_name:mqbox_image_tag when one matches the variables.
 
@@ -210,10 +204,9 @@ def reuse_final_image(project_dir: Path, roles: Iterable[str], variables: Mappin
     base_id = image_id(str(variables["mqbox_base_image"]))
     if base_id is None:
         return None
-    layers = layer_keys(project_dir, base_id, roles, variables)
-    last = layers[-1][1] if layers else ""
-    final = final_key(project_dir, last, variables, source_revision(project_dir))
-    cached = f"{variables['mqbox_image_cache_repository']}:{final}"
+    repository = str(variables["mqbox_image_cache_repository"])
+    plan = build_plan(project_dir, base_id, roles, variables, repository, lookup=False)
+    cached = f"{repository}:{plan['final_key']}"
     if image_id(cached) is None:
         return None
     target = f"{variables['mqbox_image_name']}:{variables['mqbox_image_tag']}"
