@@ -7,6 +7,7 @@ testinfra host instead of testinfra's process and socket modules.
 from __future__ import annotations
 
 import ipaddress
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -50,6 +51,20 @@ def processes(host: Any) -> list[Process]:
 def processes_named(host: Any, name: str) -> list[Process]:
     """List the processes whose command name is name."""
     return [process for process in processes(host) if process.name == name]
+
+
+def lasting_zombies(host: Any, seconds: float = 6.0) -> list[Process]:
+    """List the zombie processes that are still unreaped after seconds.
+
+    monit reaps a `check program` child on the cycle after it exits, so a
+    zombie may exist for one cycle. One that outlasts a few cycles has a
+    parent that never reaps it.
+    """
+    zombies = {(process.pid, process.ppid) for process in processes(host) if process.state == "Z"}
+    if not zombies:
+        return []
+    time.sleep(seconds)
+    return [process for process in processes(host) if process.state == "Z" and (process.pid, process.ppid) in zombies]
 
 
 def listening_tcp_ports(host: Any) -> set[int]:

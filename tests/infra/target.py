@@ -5,10 +5,14 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
+
+# Seconds a killed service may take to serve again.
+RECOVERY_SECONDS = 15
 
 
 @dataclass(frozen=True)
@@ -80,6 +84,16 @@ class Target:
             f"{user}@{self.address}",
             *command,
         ]
+
+    def wait_for_ssh(self, seconds: float, interval: float = 1.0) -> bool:
+        """Retry a key login until one succeeds; return False when none did within seconds."""
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            login = subprocess.run(self.ssh_command("true"), capture_output=True, timeout=30, check=False)
+            if login.returncode == 0:
+                return True
+            time.sleep(interval)
+        return False
 
 
 def load_target() -> Target:

@@ -17,13 +17,14 @@ import pika.exceptions
 import pytest
 
 from mqbox.amqp import round_trip, wait_for_round_trip
-from tests.infra.procfs import listening_tcp_ports, listening_tcp_sockets, processes, processes_named
-from tests.infra.target import Target
+from tests.infra.procfs import lasting_zombies, listening_tcp_ports, listening_tcp_sockets, processes_named
+from tests.infra.target import RECOVERY_SECONDS, Target
 
 pytestmark = pytest.mark.usefixtures("box_ready")
 
 # The management plugin's default port (rabbitmq_management_port).
 MANAGEMENT_PORT = 15672
+EPMD_PORT = 4369
 
 
 @pytest.mark.parametrize("name", ["monit", "sshd", "beam.smp"])
@@ -154,7 +155,7 @@ def test_sshd_config_valid(host: Any) -> None:
 
 
 def test_no_defunct_processes(host: Any) -> None:
-    zombies = [process for process in processes(host) if process.state == "Z"]
+    zombies = lasting_zombies(host)
     assert not zombies, f"defunct processes: {zombies}"
 
 
@@ -196,10 +197,36 @@ def test_ssh_audit_finds_no_failure(target: Target) -> None:
     # probes do. The later tests log in from the same address, so wait until
     # sshd accepts the test key again.
     seconds = 120 * target.wait_scale
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        login = subprocess.run(target.ssh_command("true"), capture_output=True, timeout=30, check=False)
-        if login.returncode == 0:
-            return
-        time.sleep(5)
-    pytest.fail(f"sshd did not accept the test key within {seconds:.0f} s after the audit")
+    accepted = target.wait_for_ssh(seconds, interval=5)
+    assert accepted, f"sshd did not accept the test key within {seconds:.0f} s after the audit"
+
+
+def _epmd_lists(host: Any, name: str) -> bool:
+    # `epmd -names` queries a running epmd and never starts one.
+    names = host.run("epmd -names").stdout.splitlines()
+    return any(line.startswith(f"name {name} at port ") for line in names)
+
+
+def test_epmd_registration_back_after_kill(host: Any, target: Target, admin_password: str) -> None:
+    """After SIGKILL of epmd, AMQP keeps serving and rabbitmqctl reaches the node again within 15 s."""
+    node = host.file("/etc/rabbitmq/rabbitmq-env.conf").content_string.split("NODENAME=", 1)[1].split()[0]
+    name = node.split("@", 1)[0]
+    epmds = processes_named(host, "epmd")
+    assert len(epmds) == 1, epmds
+    assert _epmd_lists(host, name)
+    assert host.run(f"kill -KILL {epmds[0].pid}").rc == 0
+
+    started = time.monotonic()
+    seconds = RECOVERY_SECONDS * target.wait_scale
+    round_trip(target.amqp_url(admin_password), timeout=seconds)
+    print(f"AMQP round trip {time.monotonic() - started:.1f} s after SIGKILL of epmd")
+    while not _epmd_lists(host, name):
+        assert time.monotonic() - started < seconds, f"epmd lists no {node} {seconds:.0f} s after the kill"
+        time.sleep(0.2)
+    print(f"{node} registered with epmd again {time.monotonic() - started:.1f} s after SIGKILL")
+
+    assert host.run("rabbitmqctl --quiet status").rc == 0
+    assert [process.pid for process in processes_named(host, "epmd")] != [epmds[0].pid]
+    addresses = {address for address, port in listening_tcp_sockets(host) if port == EPMD_PORT}
+    assert addresses and all(ipaddress.ip_address(address).is_loopback for address in addresses), addresses
+    assert lasting_zombies(host) == []

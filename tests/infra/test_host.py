@@ -72,12 +72,7 @@ def test_monit_checks_through_systemctl(host: Any) -> None:
 def _wait_for_box(target: Target, password: str, seconds: float) -> None:
     seconds *= target.wait_scale
     deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        result = subprocess.run(target.ssh_command("true"), capture_output=True, timeout=30, check=False)
-        if result.returncode == 0:
-            break
-        time.sleep(1)
-    else:
+    if not target.wait_for_ssh(seconds):
         pytest.fail(f"SSH did not come back within {seconds:.0f} s")
     wait_for_round_trip(target.amqp_url(password), timeout=max(1.0, deadline - time.monotonic()))
 
