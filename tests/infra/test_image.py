@@ -13,16 +13,20 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import testinfra
 
 from mqbox.amqp import consume_all, publish_persistent, wait_for_round_trip
-from tests.infra.procfs import processes, processes_named
-from tests.infra.target import Target, docker
+from tests.infra.procfs import lasting_zombies, listening_tcp_ports, processes, processes_named
+from tests.infra.target import RECOVERY_SECONDS, Target, docker
 from tests.infra.tls import write_test_pki
 
 pytestmark = pytest.mark.usefixtures("box_ready")
 
-# Recovery bound after SIGKILL: one monit check cycle (2 s) plus a RabbitMQ boot.
-RECOVERY_SECONDS = 15
+# The ports inside a container: plain AMQP and AMQP over TLS.
+AMQP_PORT = 5672
+AMQPS_PORT = 5671
+# rabbitmq_start_timeout in the image.
+START_TIMEOUT_SECONDS = 90
 
 
 @pytest.fixture(autouse=True)
@@ -101,15 +105,6 @@ def test_admin_password_file_root_only(host: Any, target: Target) -> None:
     assert password_file.mode == 0o600
 
 
-def _wait_for_ssh(target: Target, deadline: float) -> bool:
-    while time.monotonic() < deadline:
-        result = subprocess.run(target.ssh_command("true"), capture_output=True, timeout=30, check=False)
-        if result.returncode == 0:
-            return True
-        time.sleep(0.2)
-    return False
-
-
 def test_sshd_restarted_after_kill(host: Any, target: Target) -> None:
     old = processes_named(host, "sshd")
     assert old, "sshd does not run"
@@ -117,9 +112,9 @@ def test_sshd_restarted_after_kill(host: Any, target: Target) -> None:
     assert host.run(f"kill -KILL {listener}").rc == 0
 
     started = time.monotonic()
-    assert _wait_for_ssh(target, started + RECOVERY_SECONDS), f"sshd not back within {RECOVERY_SECONDS} s"
+    assert target.wait_for_ssh(RECOVERY_SECONDS, interval=0.2), f"sshd not back within {RECOVERY_SECONDS} s"
     print(f"sshd serving again {time.monotonic() - started:.1f} s after SIGKILL")
-    assert all(process.state != "Z" for process in processes(host))
+    assert lasting_zombies(host) == []
 
 
 def test_rabbitmq_restarted_after_kill(host: Any, target: Target, admin_password: str) -> None:
@@ -131,7 +126,7 @@ def test_rabbitmq_restarted_after_kill(host: Any, target: Target, admin_password
     wait_for_round_trip(target.amqp_url(admin_password), timeout=RECOVERY_SECONDS)
     print(f"RabbitMQ serving again {time.monotonic() - started:.1f} s after SIGKILL")
     assert [process.pid for process in processes_named(host, "beam.smp")] != [beams[0].pid]
-    assert all(process.state != "Z" for process in processes(host))
+    assert lasting_zombies(host) == []
 
 
 @pytest.fixture
@@ -210,8 +205,12 @@ def _layer_findings(layer: tarfile.TarFile) -> list[str]:
     return findings
 
 
-def test_tls_listener_from_mounted_files(target: Target, tmp_path: Path) -> None:
-    """A container given RABBITMQ_TLS_CERT_FILE and RABBITMQ_TLS_KEY_FILE serves AMQP over TLS on 5671."""
+@pytest.mark.parametrize("plain", [True, False], ids=["plain-on", "plain-off"])
+def test_tls_listener_from_mounted_files(target: Target, tmp_path: Path, plain: bool) -> None:
+    """A container given RABBITMQ_TLS_CERT_FILE and RABBITMQ_TLS_KEY_FILE serves AMQP over TLS on 5671.
+
+    With RABBITMQ_AMQP_PLAIN=false nothing listens on 5672, and monit tests 5671 instead.
+    """
     assert target.image
     write_test_pki(tmp_path)
     name = f"{target.spare_container_prefix}-{uuid.uuid4().hex[:8]}"
@@ -220,6 +219,7 @@ def test_tls_listener_from_mounted_files(target: Target, tmp_path: Path) -> None
         "run", "--detach", "--name", name, "--volume", f"{tmp_path}:/run/mqbox-tls:ro",
         "--env", "RABBITMQ_TLS_CERT_FILE=/run/mqbox-tls/cert.pem",
         "--env", "RABBITMQ_TLS_KEY_FILE=/run/mqbox-tls/key.pem",
+        "--env", f"RABBITMQ_AMQP_PLAIN={str(plain).lower()}",
         "--env", f"RABBITMQ_DEFAULT_PASS={password}", "--publish", "127.0.0.1::5671", target.image,
     )  # fmt: skip
     try:
@@ -228,6 +228,52 @@ def test_tls_listener_from_mounted_files(target: Target, tmp_path: Path) -> None
         url = target.amqp_url(password, port=port)
         result = wait_for_round_trip(url, timeout=90 * target.wait_scale, tls=context)
         print(f"AMQP over TLS round trip {result.seconds:.3f} s on a container with mounted certificate files")
+
+        box = testinfra.get_host(f"docker://{name}")
+        assert (AMQP_PORT in listening_tcp_ports(box)) is plain
+        checked_port = AMQP_PORT if plain else AMQPS_PORT
+        assert f" port {checked_port} type tcp " in box.file("/etc/monit/conf.d/rabbitmq").content_string
+        if not plain:
+            # monit tests the port once the node has run for its start timeout.
+            _wait_for_monit_port_test(box, checked_port, (START_TIMEOUT_SECONDS + 30) * target.wait_scale)
+    finally:
+        subprocess.run(["docker", "rm", "--force", "--volumes", name], capture_output=True, check=False)
+
+
+def _wait_for_monit_port_test(box: Any, port: int, seconds: float) -> None:
+    """Wait until `monit status rabbitmq` shows a passed test of the port."""
+    deadline = time.monotonic() + seconds
+    lines: list[str] = []
+    while time.monotonic() < deadline:
+        lines = [line for line in box.run("monit status rabbitmq").stdout.splitlines() if "port response" in line]
+        if lines and f":{port} " in lines[0] and "FAILED" not in lines[0]:
+            return
+        time.sleep(1)
+    pytest.fail(f"monit shows no passed test of port {port} within {seconds:.0f} s: {lines}")
+
+
+@pytest.mark.parametrize(
+    ("environment", "message"),
+    [
+        (["RABBITMQ_AMQP_PLAIN=false"], "RABBITMQ_AMQP_PLAIN=false leaves no AMQP listener"),
+        (["RABBITMQ_AMQP_PLAIN=no"], "RABBITMQ_AMQP_PLAIN must be true or false"),
+        (["RABBITMQ_TLS_CERT_FILE=/run/missing.pem"], "RABBITMQ_TLS_CERT_FILE and RABBITMQ_TLS_KEY_FILE must both"),
+        (["RABBITMQ_DEFAULT_PASS_FILE=/run/missing"], "RABBITMQ_DEFAULT_PASS_FILE=/run/missing is not a readable file"),
+    ],
+    ids=["plain-off-without-tls", "plain-not-boolean", "certificate-missing", "password-file-missing"],
+)
+def test_bad_start_environment_stops_container(target: Target, environment: list[str], message: str) -> None:
+    """A wrong variable at container start stops the container with status 1 and a message naming it."""
+    assert target.image
+    name = f"{target.spare_container_prefix}-{uuid.uuid4().hex[:8]}"
+    options = [argument for variable in environment for argument in ("--env", variable)]
+    docker("run", "--detach", "--name", name, *options, target.image)
+    try:
+        status = docker("wait", name, timeout=60).stdout.strip()
+        logs = subprocess.run(["docker", "logs", name], capture_output=True, text=True, timeout=60, check=True)
+        print(f"exit status {status}: {logs.stderr.strip().splitlines()[-1]}")
+        assert status == "1"
+        assert message in logs.stderr
     finally:
         subprocess.run(["docker", "rm", "--force", "--volumes", name], capture_output=True, check=False)
 
