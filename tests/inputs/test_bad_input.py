@@ -40,6 +40,9 @@ CASES = [
         id="start-timeout-over-64-cycles",
     ),
     pytest.param({"rabbitmq_amqp_port": 70000}, ["rabbitmq_amqp_port"], id="amqp-port-out-of-range"),
+    pytest.param(
+        {"rabbitmq_plugins": ["rabbitmq_managment"]}, ["rabbitmq_plugins", "rabbitmq_managment"], id="unknown-plugin"
+    ),
     pytest.param({"rabbitmq_users": [{"name": "orders"}]}, ["rabbitmq_users", "password"], id="user-without-password"),
     # {pki} stands for a folder with a throw-away CA, certificate and keys (tests/infra/tls.py). The
     # scenario sets both TLS files for its hosts, so a case that needs one unset sets it to "".
