@@ -274,6 +274,10 @@ def test_bad_start_environment_stops_container(target: Target, environment: list
         print(f"exit status {status}: {logs.stderr.strip().splitlines()[-1]}")
         assert status == "1"
         assert message in logs.stderr
+        # The variables are checked before the data folder gets a cookie or a password.
+        for path in ("/var/lib/rabbitmq/.erlang.cookie", "/var/lib/rabbitmq/admin-password"):
+            copy = subprocess.run(["docker", "cp", f"{name}:{path}", "-"], capture_output=True, timeout=60, check=False)
+            assert copy.returncode != 0, f"{path} was written before the error"
     finally:
         subprocess.run(["docker", "rm", "--force", "--volumes", name], capture_output=True, check=False)
 
