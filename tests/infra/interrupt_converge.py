@@ -24,13 +24,13 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-# The package whose install is interrupted: the largest one (Erlang and RabbitMQ).
+# The package whose install is interrupted. It pulls in Erlang, so dpkg runs for several seconds.
 PACKAGE = "rabbitmq-server"
 # Seconds to wait for that install to start.
 DEADLINE_SECONDS = 900
 POLL_SECONDS = 0.2
-# A dpkg run is killed once it has run this long, so that it has changed the
-# package database (it first reads it, which changes nothing).
+# dpkg first reads the package database, which changes nothing, so a dpkg run
+# is killed only once it has run this long.
 DPKG_RUN_SECONDS = 1.0
 
 # Lists apt-get and dpkg processes of the host as "PID PPID NAME COMMAND LINE".

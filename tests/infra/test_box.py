@@ -228,5 +228,6 @@ def test_epmd_registration_back_after_kill(host: Any, target: Target, admin_pass
     assert host.run("rabbitmqctl --quiet status").rc == 0
     assert [process.pid for process in processes_named(host, "epmd")] != [epmds[0].pid]
     addresses = {address for address, port in listening_tcp_sockets(host) if port == EPMD_PORT}
-    assert addresses and all(ipaddress.ip_address(address).is_loopback for address in addresses), addresses
+    assert addresses, f"nothing listens on port {EPMD_PORT} after the kill"
+    assert all(ipaddress.ip_address(address).is_loopback for address in addresses), addresses
     assert lasting_zombies(host) == []
